@@ -1,0 +1,95 @@
+"""Sparse lexical vectors computed in the project, so any Qdrant backend gets the same ones.
+
+Tokens are lower-cased, accent-folded, stop-word filtered and stemmed (Snowball, per language).
+Documents are stemmed in their own language; queries with every stemmer we have, because the
+question's language is often not the page's (a German word in a Luxembourgish question).
+Qdrant applies IDF on its side (``Modifier.Idf``); we send BM25-saturated term frequencies.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+import snowballstemmer
+import yaml
+
+from assistant.types import SparseVec
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_STEMMER_NAMES = {"fr": "french", "de": "german", "en": "english", "lb": "german"}
+_BM25_K = 1.2
+_BM25_B = 0.75
+_AVG_LEN = 180.0
+_DATA = Path(__file__).parent / "data"
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents: "Références" -> "references"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("ß", "ss")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> dict[str, frozenset[str]]:
+    raw = yaml.safe_load((_DATA / "stopwords.yaml").read_text(encoding="utf-8"))
+    return {lang: frozenset(fold(w) for w in words.split()) for lang, words in raw.items()}
+
+
+@lru_cache(maxsize=8)
+def _stemmer(language: str) -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer(_STEMMER_NAMES.get(language, "english"))
+
+
+@lru_cache(maxsize=1)
+def lb_lexicon() -> dict[str, str]:
+    """Luxembourgish administrative terms -> French/German/English equivalents."""
+    raw = yaml.safe_load((_DATA / "lb_lexicon.yaml").read_text(encoding="utf-8"))
+    return {fold(key): str(value) for key, value in raw.items()}
+
+
+def expand_query(text: str) -> str:
+    """Append the equivalents of known Luxembourgish terms, so both channels can match pages."""
+    extra = [lb_lexicon()[token] for token in dict.fromkeys(tokens(text)) if token in lb_lexicon()]
+    return f"{text} ({'; '.join(extra)})" if extra else text
+
+
+def tokens(text: str) -> list[str]:
+    return [fold(match) for match in _TOKEN.findall(text)]
+
+
+def _content_tokens(text: str) -> list[str]:
+    stop = _stopwords()
+    every = stop["fr"] | stop["de"] | stop["en"] | stop["lb"]
+    return [tok for tok in tokens(text) if (len(tok) > 1 or tok.isdigit()) and tok not in every]
+
+
+def _term_id(term: str) -> int:
+    return zlib.crc32(term.encode("utf-8")) & 0x7FFFFFFF
+
+
+def document_vector(text: str, language: str) -> SparseVec:
+    stemmer = _stemmer(language)
+    terms = Counter(stemmer.stemWord(tok) for tok in _content_tokens(text))
+    length = sum(terms.values()) or 1
+    norm = _BM25_K * (1 - _BM25_B + _BM25_B * length / _AVG_LEN)
+    weights: dict[int, float] = {}
+    for term, tf in terms.items():
+        idx = _term_id(term)
+        weights[idx] = weights.get(idx, 0.0) + tf * (_BM25_K + 1) / (tf + norm)
+    ordered = sorted(weights.items())
+    return SparseVec(tuple(i for i, _ in ordered), tuple(round(w, 5) for _, w in ordered))
+
+
+def query_vector(text: str) -> SparseVec:
+    stems: set[str] = set()
+    for tok in _content_tokens(text):
+        for language in ("fr", "de", "en"):
+            stems.add(_stemmer(language).stemWord(tok))
+    ids = sorted({_term_id(stem) for stem in stems})
+    return SparseVec(tuple(ids), tuple(1.0 for _ in ids))
+

@@ -1,0 +1,132 @@
+"""LLM adapters: llama.cpp in-process (default) or an OpenAI-compatible server (LLM_BASE_URL)."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.conf import settings
+
+
+class LLMUnavailable(RuntimeError):
+    """The model cannot be loaded or reached; the message is for operators, not citizens."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+class LLM(Protocol):
+    name: str
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
+        """Yield the answer's text pieces as the model produces them."""
+        ...
+
+
+class LlamaCppLLM:
+    """A GGUF model run in this process by llama-cpp-python, one generation at a time."""
+
+    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int, n_gpu_layers: int) -> None:
+        self.name = model_path.resolve().name if model_path.exists() else model_path.name
+        self._path = model_path
+        self._options = {"n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "n_threads": n_threads or None}
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        # llama.cpp contexts are not re-entrant: requests queue here.
+        self.generation_lock = threading.Lock()
+
+    def _llama(self) -> Any:
+        with self._load_lock:
+            if self._model is None:
+                if not self._path.exists():
+                    raise LLMUnavailable(f"model file {self._path} is missing: run `manage.py fetch_model`")
+                from llama_cpp import Llama
+
+                self._model = Llama(model_path=str(self._path), verbose=False, **self._options)
+                # Free the native context before interpreter teardown, not in __del__ after it.
+                atexit.register(self._model.close)
+            return self._model
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
+        llama = self._llama()
+        with self.generation_lock:
+            chunks = llama.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+            )
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+
+
+class OpenAICompatibleLLM:
+    """A llama.cpp (or any OpenAI-compatible) server: streaming chat completions over HTTP."""
+
+    def __init__(self, base_url: str, *, model: str = "default", timeout_s: float = 60.0) -> None:
+        self.name = f"{model}@{base_url}"
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._model = model
+        self._timeout = timeout_s
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
+        import httpx
+
+        body = {
+            "model": self._model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+        }
+        try:
+            with httpx.stream("POST", self._url, json=body, timeout=self._timeout) as response:
+                response.raise_for_status()
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    piece = json.loads(data)["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"LLM server {self._url} failed: {exc}") from exc
+
+
+class ScriptedLLM:
+    """A stand-in for fast unit tests: streams a fixed reply word by word."""
+
+    def __init__(self, reply: str) -> None:
+        self.name = "scripted"
+        self.reply = reply
+        self.calls: list[list[ChatMessage]] = []
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
+        self.calls.append(messages)
+        for i, word in enumerate(self.reply.split(" ")):
+            yield word if i == 0 else " " + word
+
+
+@lru_cache(maxsize=1)
+def get_llm() -> LLM:
+    if settings.LLM_BASE_URL:
+        return OpenAICompatibleLLM(settings.LLM_BASE_URL)
+    return LlamaCppLLM(
+        settings.LLM_MODEL_PATH,
+        n_ctx=settings.LLM_N_CTX,
+        n_threads=settings.LLM_N_THREADS,
+        n_gpu_layers=settings.LLM_N_GPU_LAYERS,
+    )

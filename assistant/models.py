@@ -1,0 +1,53 @@
+"""Conversations and answers as stored: what was asked, what was answered, how, and how fast."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Conversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session_key = models.CharField(max_length=64, db_index=True)
+    ui_language = models.CharField(max_length=5)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class Answer(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ANSWERED = "answered", _("Answered")
+        DECLINED = "declined", _("Declined")
+        REPLACED = "replaced", _("Replaced by sources (citations failed)")
+        REJECTED = "rejected", _("Rejected input")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="answers")
+    question = models.TextField(_("question"))
+    language = models.CharField(_("language"), max_length=5, blank=True)
+    text = models.TextField(_("answer"), blank=True)
+    raw_output = models.TextField(_("raw model output"), blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING)
+    sources = models.JSONField(_("sources"), default=list)
+    citations = models.JSONField(_("cited source numbers"), default=list)
+    metrics = models.JSONField(_("per-step metrics"), default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.question[:80]

@@ -1,0 +1,39 @@
+"""The one context every answer step reads and writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from assistant.types import RetrievalResult, Source, StreamEvent
+
+
+def _no_emit(event: StreamEvent) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass
+class AnswerContext:
+    question: str
+    ui_language: str
+    emit: Callable[[StreamEvent], None] = _no_emit
+    cancelled: Callable[[], bool] = _never
+    language: str = ""
+    retrieval: RetrievalResult | None = None
+    sources: tuple[Source, ...] = ()
+    raw_output: str = ""
+    answer: str = ""
+    citations: tuple[int, ...] = ()
+    status: str = "pending"
+    reason: str = ""
+    aborted: bool = False
+    metrics: dict[str, dict[str, object]] = field(default_factory=dict)
+    first_token_ms: float | None = None
+
+    def abort(self, *, status: str, reason: str, reply: str) -> None:
+        """Stop the pipeline here; ``reply`` is what the citizen reads (already translated)."""
+        self.status, self.reason, self.answer, self.aborted = status, reason, reply, True

@@ -1,0 +1,166 @@
+"""The steps of an answer. Each reads and writes the context and may stop the pipeline."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.utils import translation
+
+from assistant import replies
+from assistant.embedder import Embedder
+from assistant.language import detect_language
+from assistant.llm import LLM, ChatMessage, LLMUnavailable
+from assistant.pipeline.context import AnswerContext
+from assistant.prompts import ANSWER_PROMPT_VERSION, load_prompt
+from assistant.retrieval import RetrievalConfig, number_sources, retrieve
+from assistant.types import StreamEvent
+from assistant.vector_index import EdgeIndex, IndexUnavailable
+
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+_URL = re.compile(r"https?://[^\s)\]>]+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_PHONE = re.compile(r"(?<!\w)(?:\+|00)?\d[\d ./-]{6,}\d")
+
+
+class Step(Protocol):
+    name: str
+
+    def __call__(self, ctx: AnswerContext) -> None: ...
+
+
+def _translated(language: str, message: object, **params: object) -> str:
+    with translation.override(language):
+        text = str(message)
+    return text % params if params else text
+
+
+@dataclass
+class CheckInput:
+    name: str = "input"
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        ctx.question = ctx.question.strip()
+        limit = settings.QUESTION_MAX_CHARS
+        if not ctx.question:
+            ctx.abort(status="rejected", reason="empty", reply=_translated(ctx.ui_language, replies.EMPTY_QUESTION))
+        elif len(ctx.question) > limit:
+            reply = _translated(ctx.ui_language, replies.QUESTION_TOO_LONG, limit=limit)
+            ctx.abort(status="rejected", reason="too_long", reply=reply)
+
+
+@dataclass
+class DetectLanguage:
+    name: str = "language"
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        ctx.language, confidence = detect_language(ctx.question, fallback=ctx.ui_language)
+        ctx.metrics.setdefault(self.name, {})["confidence"] = round(confidence, 3)
+
+
+@dataclass
+class Retrieve:
+    index: EdgeIndex | None = None
+    embedder: Embedder | None = None
+    config: RetrievalConfig | None = None
+    name: str = "retrieval"
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        try:
+            result = retrieve(
+                question=ctx.question,
+                language=ctx.language,
+                index=self.index,
+                embedder=self.embedder,
+                config=self.config,
+            )
+        except IndexUnavailable:
+            ctx.emit(StreamEvent("sources", {"sources": []}))
+            reply = _translated(ctx.language, replies.INDEX_UNAVAILABLE)
+            ctx.abort(status="failed", reason="index_unavailable", reply=reply)
+            return
+        ctx.retrieval = result
+        ctx.sources = number_sources(result.kept)
+        ctx.metrics.setdefault(self.name, {}).update(
+            {"kept": len(result.kept), "rejected": len(result.rejected), "reason": result.reason}
+        )
+        # Sources reach the citizen before the first token.
+        ctx.emit(StreamEvent("sources", {"sources": [s.public() for s in ctx.sources]}))
+        if not ctx.sources:
+            ctx.abort(status="declined", reason=result.reason, reply=_translated(ctx.language, replies.NOT_FOUND))
+
+
+def _source_block(ctx: AnswerContext, budget: int) -> str:
+    per_source = max(200, budget // max(1, len(ctx.sources)))
+    return "\n\n".join(
+        f"[{s.number}] {s.heading_path}:\n{s.text[:per_source]}" for s in ctx.sources
+    )
+
+
+@dataclass
+class Compose:
+    llm: LLM
+    context_chars: int = 4200
+    name: str = "generation"
+
+    def messages(self, ctx: AnswerContext) -> list[ChatMessage]:
+        system = load_prompt("answer", ctx.language, ANSWER_PROMPT_VERSION)
+        user = f"Sources:\n\n{_source_block(ctx, self.context_chars)}\n\nQuestion: {ctx.question}"
+        return [ChatMessage("system", system), ChatMessage("user", user)]
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        started = time.perf_counter()
+        pieces: list[str] = []
+        try:
+            for piece in self.llm.stream(
+                self.messages(ctx), max_tokens=settings.LLM_MAX_TOKENS, temperature=settings.LLM_TEMPERATURE
+            ):
+                if ctx.first_token_ms is None:
+                    ctx.first_token_ms = (time.perf_counter() - started) * 1000
+                pieces.append(piece)
+                ctx.emit(StreamEvent("token", {"text": piece}))
+                if ctx.cancelled():
+                    ctx.raw_output = "".join(pieces)
+                    ctx.abort(status="cancelled", reason="client_cancelled", reply=ctx.raw_output)
+                    return
+        except LLMUnavailable:
+            ctx.raw_output = "".join(pieces)
+            reply = _translated(ctx.language, replies.MODEL_UNAVAILABLE)
+            ctx.abort(status="failed", reason="llm_unavailable", reply=reply)
+            return
+        ctx.raw_output = "".join(pieces)
+        ctx.metrics.setdefault(self.name, {}).update(
+            {"first_token_ms": round(ctx.first_token_ms or 0.0, 1), "chars": len(ctx.raw_output)}
+        )
+
+
+def _strip_unsourced(text: str, sources_text: str, pattern: re.Pattern[str], normalise: Callable[[str], str]) -> str:
+    allowed = {normalise(m) for m in pattern.findall(sources_text)}
+    return pattern.sub(lambda m: m.group(0) if normalise(m.group(0)) in allowed else "", text)
+
+
+@dataclass
+class CheckOutput:
+    name: str = "output"
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        numbers = {s.number for s in ctx.sources}
+        cited = [int(n) for n in _CITATION.findall(ctx.raw_output)]
+        valid = tuple(dict.fromkeys(n for n in cited if n in numbers))
+        text = _CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in numbers else "", ctx.raw_output)
+        sources_text = "\n".join(f"{s.url}\n{s.text}" for s in ctx.sources)
+        text = _strip_unsourced(text, sources_text, _URL, lambda s: s.rstrip(".,;"))
+        text = _strip_unsourced(text, sources_text, _EMAIL, str.lower)
+        text = _strip_unsourced(text, sources_text, _PHONE, lambda s: re.sub(r"\D", "", s))
+        ctx.metrics.setdefault(self.name, {}).update({"cited": len(cited), "valid": len(valid)})
+        if not valid:
+            listing = "\n".join(f"- [{s.number}] {s.title}" for s in ctx.sources)
+            reply = f"{_translated(ctx.language, replies.CITATIONS_FAILED)}\n{listing}"
+            ctx.citations = tuple(s.number for s in ctx.sources)
+            ctx.abort(status="replaced", reason="no_valid_citation", reply=reply)
+            return
+        ctx.answer, ctx.citations, ctx.status = text.strip(), valid, "answered"

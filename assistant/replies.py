@@ -1,0 +1,23 @@
+"""Canned replies, translated like every other user-facing string."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+EMPTY_QUESTION = _("Please type a question.")
+QUESTION_TOO_LONG = _("Your question is too long. Please keep it under %(limit)s characters.")
+NOT_FOUND = _(
+    "I could not find this on the guichet. Please contact the Guichet helpdesk: "
+    "they will help you or tell you who is responsible."
+)
+MODEL_UNAVAILABLE = _(
+    "The assistant cannot write an answer right now. The pages below are the most relevant "
+    "we found; the Guichet helpdesk can also help you."
+)
+INDEX_UNAVAILABLE = _(
+    "The knowledge base is not available right now. Please try again in a few minutes "
+    "or contact the Guichet helpdesk."
+)
+CITATIONS_FAILED = _(
+    "Sorry, I could not write a reliable answer. These official pages should answer your question:"
+)

@@ -1,0 +1,89 @@
+"""Answer services: run the pipeline for a question and store the result."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from django.db import close_old_connections
+
+from assistant.embedder import Embedder
+from assistant.llm import LLM, get_llm
+from assistant.models import Answer, Conversation
+from assistant.pipeline.context import AnswerContext
+from assistant.pipeline.runner import pipeline_run
+from assistant.pipeline.steps import CheckInput, CheckOutput, Compose, DetectLanguage, Retrieve, Step
+from assistant.retrieval import retrieval_config
+from assistant.types import StreamEvent
+from assistant.vector_index import EdgeIndex
+
+logger = logging.getLogger(__name__)
+
+
+def answer_steps(
+    *, llm: LLM | None = None, index: EdgeIndex | None = None, embedder: Embedder | None = None
+) -> Sequence[Step]:
+    config = retrieval_config()
+    return (
+        CheckInput(),
+        DetectLanguage(),
+        Retrieve(index=index, embedder=embedder, config=config),
+        Compose(llm=llm or get_llm(), context_chars=config.context_chars),
+        CheckOutput(),
+    )
+
+
+def conversation_for_session(*, session_key: str, ui_language: str, conversation_id: str | None) -> Conversation:
+    """The session's own conversation (never another session's), or a new one."""
+    if conversation_id:
+        found = Conversation.objects.filter(id=conversation_id, session_key=session_key).first()
+        if found:
+            return found
+    return Conversation.objects.create(session_key=session_key, ui_language=ui_language)
+
+
+def answer_question(
+    *,
+    conversation: Conversation,
+    question: str,
+    ui_language: str,
+    emit: Callable[[StreamEvent], None],
+    cancelled: Callable[[], bool] = lambda: False,
+    steps: Sequence[Step] | None = None,
+) -> Answer:
+    """Answer one question, streaming events to ``emit``; the stored Answer keeps every outcome.
+
+    The question is stored before any work starts, so a crash mid-answer still leaves a record.
+    """
+    answer = Answer.objects.create(conversation=conversation, question=question[:4000])
+    ctx = AnswerContext(question=question, ui_language=ui_language, emit=emit, cancelled=cancelled)
+    try:
+        pipeline_run(ctx=ctx, steps=steps if steps is not None else answer_steps())
+    except Exception:
+        logger.exception("answer pipeline failed for answer %s", answer.pk)
+        ctx.status, ctx.reason = "failed", "internal_error"
+        raise
+    finally:
+        answer.language = ctx.language
+        answer.text = ctx.answer
+        answer.raw_output = ctx.raw_output
+        answer.status = ctx.status
+        answer.sources = [s.public() for s in ctx.sources]
+        answer.citations = list(ctx.citations)
+        answer.metrics = {**ctx.metrics, "reason": ctx.reason}
+        answer.save()
+    emit(
+        StreamEvent(
+            "done",
+            {
+                "answer_id": answer.pk,
+                "conversation": str(conversation.pk),
+                "status": ctx.status,
+                "language": ctx.language,
+                "answer": ctx.answer,
+                "citations": list(ctx.citations),
+            },
+        )
+    )
+    close_old_connections()
+    return answer

@@ -1,0 +1,252 @@
+"""Vector index adapter: the embedded Qdrant engine (Qdrant Edge), in generations.
+
+The database is the source of truth; the index is a projection of its published chunks.
+Each rebuild writes a new generation directory, validates it, then switches the ``CURRENT``
+pointer file atomically. Readers (the web process) notice the pointer change on their next
+query and reopen, so a worker can rebuild while the web process keeps answering: an embedded
+shard may be opened by one process at a time, and no two processes ever open the same one for
+writing. The previous generations are kept for rollback.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from qdrant_edge import (
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeSparseVectorParams,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    Fusion,
+    MatchValue,
+    Modifier,
+    PayloadSchemaType,
+    Point,
+    Prefetch,
+    Query,
+    QueryRequest,
+    SparseVector,
+    UpdateOperation,
+)
+
+from assistant.types import IndexPoint, SparseVec
+
+DENSE = "dense"
+LEXICAL = "lex"
+KEEP_GENERATIONS = 3
+_BATCH = 256
+
+
+class IndexUnavailable(RuntimeError):
+    """No generation has been built yet, or the live one cannot be opened."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    point_id: int
+    score: float
+    payload: dict[str, object]
+    dense: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class HybridQuery:
+    dense: tuple[float, ...]
+    sparse: SparseVec
+    dense_limit: int
+    sparse_limit: int
+    limit: int
+    rrf_k: int
+    must: tuple[tuple[str, object], ...] = ()
+
+
+def _filter(must: Iterable[tuple[str, object]]) -> Filter | None:
+    conditions = [FieldCondition(key=key, match=MatchValue(value=value)) for key, value in must]
+    return Filter(must=list(conditions)) if conditions else None
+
+
+class EdgeIndex:
+    """Generations of an embedded Qdrant shard under one root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._pointer = root / "CURRENT"
+        self._lock = threading.Lock()
+        self._open_name: str | None = None
+        self._shard: EdgeShard | None = None
+
+    # --- generations ------------------------------------------------------------------
+    def current_generation(self) -> str | None:
+        try:
+            name = self._pointer.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def generations(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith("gen-"))
+
+    @contextmanager
+    def _build_lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".build.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def build_generation(self, points: Iterable[IndexPoint], *, dim: int) -> tuple[str, int]:
+        """Write a new generation, check it, make it live; return its name and point count."""
+        with self._build_lock():
+            name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
+            path = self.root / name
+            config = EdgeConfig(
+                vectors={DENSE: EdgeVectorParams(size=dim, distance=Distance.Cosine)},
+                sparse_vectors={LEXICAL: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+            )
+            shard = EdgeShard.create(str(path), config)
+            expected = 0
+            try:
+                # Keyword, not Bool: the engine's bool match did not filter in our tests (0.9.0).
+                for field in ("status", "procedure", "language"):
+                    shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
+                batch: list[Point] = []
+                for point in points:
+                    batch.append(_to_point(point))
+                    expected += 1
+                    if len(batch) >= _BATCH:
+                        shard.update(UpdateOperation.upsert_points(batch))
+                        batch = []
+                if batch:
+                    shard.update(UpdateOperation.upsert_points(batch))
+                shard.flush()
+                stored = shard.count(CountRequest(exact=True))
+            finally:
+                shard.close()
+            if stored != expected:
+                shutil.rmtree(path, ignore_errors=True)
+                raise RuntimeError(f"generation {name} holds {stored} points, expected {expected}")
+            self._switch(name)
+            self._prune()
+            return name, expected
+
+    def activate(self, name: str) -> None:
+        """Make an existing generation live (used by rollback)."""
+        if name not in self.generations():
+            raise IndexUnavailable(f"no generation named {name!r}")
+        with self._build_lock():
+            self._switch(name)
+
+    def _switch(self, name: str) -> None:
+        tmp = self.root / f".CURRENT.{os.getpid()}"
+        tmp.write_text(name)
+        os.replace(tmp, self._pointer)
+
+    def _prune(self) -> None:
+        live = self.current_generation()
+        for old in self.generations()[:-KEEP_GENERATIONS]:
+            if old != live:
+                shutil.rmtree(self.root / old, ignore_errors=True)
+
+    # --- reading ----------------------------------------------------------------------
+    def _live_shard(self) -> EdgeShard:
+        name = self.current_generation()
+        if name is None:
+            raise IndexUnavailable("the knowledge base has not been indexed yet")
+        if name != self._open_name or self._shard is None:
+            try:
+                shard = EdgeShard.load(str(self.root / name))
+            except Exception as exc:  # the engine raises plain exceptions on a broken shard
+                raise IndexUnavailable(f"index generation {name} cannot be opened: {exc}") from exc
+            if self._shard is not None:
+                self._shard.close()
+            self._shard, self._open_name = shard, name
+        return self._shard
+
+    def close(self) -> None:
+        with self._lock:
+            if self._shard is not None:
+                self._shard.close()
+            self._shard, self._open_name = None, None
+
+    def hybrid_search(self, query: HybridQuery) -> list[Hit]:
+        flt = _filter(query.must)
+        request = QueryRequest(
+            prefetches=[
+                Prefetch(
+                    query=Query.Nearest(list(query.dense), using=DENSE), limit=query.dense_limit, filter=flt
+                ),
+                Prefetch(
+                    query=Query.Nearest(
+                        SparseVector(list(query.sparse.indices), list(query.sparse.values)), using=LEXICAL
+                    ),
+                    limit=query.sparse_limit,
+                    filter=flt,
+                ),
+            ],
+            query=Fusion.Rrf(k=query.rrf_k),
+            filter=flt,
+            limit=query.limit,
+            with_payload=True,
+            with_vector=[DENSE],
+        )
+        with self._lock:
+            scored = self._live_shard().query(request)
+        hits = []
+        for point in scored:
+            vector = point.vector
+            dense = vector.get(DENSE, []) if isinstance(vector, dict) else []
+            hits.append(
+                Hit(
+                    point_id=int(point.id),  # type: ignore[arg-type]
+                    score=float(point.score),
+                    payload=dict(point.payload or {}),
+                    dense=tuple(float(x) for x in dense),  # type: ignore[union-attr]
+                )
+            )
+        return hits
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._live_shard().count(CountRequest(exact=True)))
+
+
+def _to_point(point: IndexPoint) -> Point:
+    return Point(
+        id=point.point_id,
+        vector={
+            DENSE: list(point.dense),
+            LEXICAL: SparseVector(list(point.sparse.indices), list(point.sparse.values)),
+        },
+        payload=point.payload,
+    )
+
+
+_INDEXES: dict[Path, EdgeIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def get_index(root: Path | None = None) -> EdgeIndex:
+    """One reader per index root and process."""
+    from django.conf import settings
+
+    key = Path(root or settings.INDEX_DIR)
+    with _INDEXES_LOCK:
+        if key not in _INDEXES:
+            _INDEXES[key] = EdgeIndex(key)
+        return _INDEXES[key]

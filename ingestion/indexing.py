@@ -1,0 +1,92 @@
+"""Project the published chunks of the database into a new index generation."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant import lexical
+from assistant.embedder import Embedder, get_embedder
+from assistant.types import IndexPoint
+from assistant.vector_index import EdgeIndex, get_index
+from ingestion.models import Chunk, Document, EmbeddingCache
+
+
+@dataclass(frozen=True)
+class IndexBuild:
+    generation: str
+    points: int
+    embedded: int
+
+
+def point_id(chunk_key: str) -> int:
+    """Stable 63-bit id from the chunk's key, so a point keeps its id across generations."""
+    return int.from_bytes(hashlib.blake2b(chunk_key.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def embeddings_ensure(*, chunks: list[Chunk], embedder: Embedder) -> int:
+    """Embed the chunk texts not yet in the cache; return how many were embedded."""
+    known = set(
+        EmbeddingCache.objects.filter(
+            model_name=embedder.name, text_hash__in=[c.text_hash for c in chunks]
+        ).values_list("text_hash", flat=True)
+    )
+    todo = {c.text_hash: f"{c.heading_path}\n{c.text}" for c in chunks if c.text_hash not in known}
+    if not todo:
+        return 0
+    hashes = list(todo)
+    vectors = embedder.embed_documents([todo[h] for h in hashes])
+    EmbeddingCache.objects.bulk_create(
+        [
+            EmbeddingCache(
+                model_name=embedder.name, text_hash=h, vector=np.asarray(v, dtype=np.float32).tobytes()
+            )
+            for h, v in zip(hashes, vectors, strict=True)
+        ],
+        ignore_conflicts=True,
+    )
+    return len(hashes)
+
+
+def _points(chunks: list[Chunk], vectors: dict[str, bytes]) -> Iterator[IndexPoint]:
+    for chunk in chunks:
+        document = chunk.document
+        key = f"{document.key}#{chunk.position}"
+        yield IndexPoint(
+            point_id=point_id(key),
+            dense=tuple(float(x) for x in np.frombuffer(vectors[chunk.text_hash], dtype=np.float32)),
+            sparse=lexical.document_vector(f"{document.title} {chunk.heading_path}\n{chunk.text}", document.language),
+            payload={
+                "chunk": key,
+                "document": document.key,
+                "procedure": document.procedure,
+                "language": document.language,
+                "title": document.title,
+                "heading_path": chunk.heading_path,
+                "url": document.url,
+                "text": chunk.text,
+                "status": document.status,
+            },
+        )
+
+
+def index_rebuild(*, index: EdgeIndex | None = None, embedder: Embedder | None = None) -> IndexBuild:
+    """Build a generation from every published chunk and make it live."""
+    embedder = embedder or get_embedder()
+    index = index or get_index()
+    chunks = list(
+        Chunk.objects.filter(document__status=Document.Status.PUBLISHED)
+        .select_related("document")
+        .order_by("document__key", "position")
+    )
+    embedded = embeddings_ensure(chunks=chunks, embedder=embedder)
+    vectors = dict(
+        EmbeddingCache.objects.filter(
+            model_name=embedder.name, text_hash__in=[c.text_hash for c in chunks]
+        ).values_list("text_hash", "vector")
+    )
+    generation, count = index.build_generation(_points(chunks, vectors), dim=embedder.dim)
+    return IndexBuild(generation=generation, points=count, embedded=embedded)
