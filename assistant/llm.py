@@ -38,7 +38,7 @@ class LlamaCppLLM:
     def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int, n_gpu_layers: int) -> None:
         self.name = model_path.resolve().name if model_path.exists() else model_path.name
         self._path = model_path
-        self._options = {"n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "n_threads": n_threads or None}
+        self._n_ctx, self._n_threads, self._n_gpu_layers = n_ctx, n_threads or None, n_gpu_layers
         self._model: Any = None
         self._load_lock = threading.Lock()
         # llama.cpp contexts are not re-entrant: requests queue here.
@@ -51,7 +51,13 @@ class LlamaCppLLM:
                     raise LLMUnavailable(f"model file {self._path} is missing: run `manage.py fetch_model`")
                 from llama_cpp import Llama
 
-                self._model = Llama(model_path=str(self._path), verbose=False, **self._options)
+                self._model = Llama(
+                    model_path=str(self._path),
+                    n_ctx=self._n_ctx,
+                    n_threads=self._n_threads,
+                    n_gpu_layers=self._n_gpu_layers,
+                    verbose=False,
+                )
                 # Free the native context before interpreter teardown, not in __del__ after it.
                 atexit.register(self._model.close)
             return self._model

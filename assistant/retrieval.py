@@ -76,8 +76,7 @@ def _in_language(
             )
             if local:
                 group = [
-                    replace(_scored(hit, candidate.rank, dense), fused_score=candidate.fused_score)
-                    for hit in local
+                    replace(_scored(hit, candidate.rank, dense), fused_score=candidate.fused_score) for hit in local
                 ]
         result.extend(group)
     return result

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from django.db import close_old_connections
-
 from assistant.embedder import Embedder
 from assistant.llm import LLM, get_llm
 from assistant.models import Answer, Conversation
@@ -85,5 +83,4 @@ def answer_question(
             },
         )
     )
-    close_old_connections()
     return answer

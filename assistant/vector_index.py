@@ -3,9 +3,10 @@
 The database is the source of truth; the index is a projection of its published chunks.
 Each rebuild writes a new generation directory, validates it, then switches the ``CURRENT``
 pointer file atomically. Readers (the web process) notice the pointer change on their next
-query and reopen, so a worker can rebuild while the web process keeps answering: an embedded
-shard may be opened by one process at a time, and no two processes ever open the same one for
-writing. The previous generations are kept for rollback.
+query and reopen, so a worker can rebuild while the web process keeps answering. Generations are
+created without a write-ahead log (they are immutable once flushed), which lets any number of
+processes read the live one; only the builder writes, and only to a fresh directory.
+The previous generations are kept for rollback.
 """
 
 from __future__ import annotations
@@ -69,10 +70,10 @@ class HybridQuery:
     sparse_limit: int
     limit: int
     rrf_k: int
-    must: tuple[tuple[str, object], ...] = ()
+    must: tuple[tuple[str, str], ...] = ()
 
 
-def _filter(must: Iterable[tuple[str, object]]) -> Filter | None:
+def _filter(must: Iterable[tuple[str, str]]) -> Filter | None:
     conditions = [FieldCondition(key=key, match=MatchValue(value=value)) for key, value in must]
     return Filter(must=list(conditions)) if conditions else None
 
@@ -113,11 +114,16 @@ class EdgeIndex:
     def build_generation(self, points: Iterable[IndexPoint], *, dim: int) -> tuple[str, int]:
         """Write a new generation, check it, make it live; return its name and point count."""
         with self._build_lock():
-            name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
+            # A sequence number orders generations; the time is for people reading the folder.
+            sequence = 1 + max((int(g.split("-")[1]) for g in self.generations()), default=0)
+            name = f"gen-{sequence:06d}-{time.strftime('%Y%m%dT%H%M%S')}"
             path = self.root / name
             config = EdgeConfig(
                 vectors={DENSE: EdgeVectorParams(size=dim, distance=Distance.Cosine)},
                 sparse_vectors={LEXICAL: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+                # A generation is written once, flushed, then only read. Without a WAL there is no
+                # WAL lock, so several processes (web workers, the evaluator) can read it at once.
+                wal_enabled=False,
             )
             shard = EdgeShard.create(str(path), config)
             expected = 0
@@ -188,9 +194,7 @@ class EdgeIndex:
         flt = _filter(query.must)
         request = QueryRequest(
             prefetches=[
-                Prefetch(
-                    query=Query.Nearest(list(query.dense), using=DENSE), limit=query.dense_limit, filter=flt
-                ),
+                Prefetch(query=Query.Nearest(list(query.dense), using=DENSE), limit=query.dense_limit, filter=flt),
                 Prefetch(
                     query=Query.Nearest(
                         SparseVector(list(query.sparse.indices), list(query.sparse.values)), using=LEXICAL
@@ -199,7 +203,7 @@ class EdgeIndex:
                     filter=flt,
                 ),
             ],
-            query=Fusion.Rrf(k=query.rrf_k),
+            query=Fusion.Rrf(k=query.rrf_k),  # type: ignore[arg-type]  # the stub omits the nested class
             filter=flt,
             limit=query.limit,
             with_payload=True,
@@ -210,13 +214,13 @@ class EdgeIndex:
         hits = []
         for point in scored:
             vector = point.vector
-            dense = vector.get(DENSE, []) if isinstance(vector, dict) else []
+            dense = vector.get(DENSE) if isinstance(vector, dict) else None
             hits.append(
                 Hit(
-                    point_id=int(point.id),  # type: ignore[arg-type]
+                    point_id=int(str(point.id)),
                     score=float(point.score),
                     payload=dict(point.payload or {}),
-                    dense=tuple(float(x) for x in dense),  # type: ignore[union-attr]
+                    dense=tuple(float(x) for x in dense if isinstance(x, float)) if isinstance(dense, list) else (),
                 )
             )
         return hits

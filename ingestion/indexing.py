@@ -41,9 +41,7 @@ def embeddings_ensure(*, chunks: list[Chunk], embedder: Embedder) -> int:
     vectors = embedder.embed_documents([todo[h] for h in hashes])
     EmbeddingCache.objects.bulk_create(
         [
-            EmbeddingCache(
-                model_name=embedder.name, text_hash=h, vector=np.asarray(v, dtype=np.float32).tobytes()
-            )
+            EmbeddingCache(model_name=embedder.name, text_hash=h, vector=np.asarray(v, dtype=np.float32).tobytes())
             for h, v in zip(hashes, vectors, strict=True)
         ],
         ignore_conflicts=True,
@@ -51,7 +49,7 @@ def embeddings_ensure(*, chunks: list[Chunk], embedder: Embedder) -> int:
     return len(hashes)
 
 
-def _points(chunks: list[Chunk], vectors: dict[str, bytes]) -> Iterator[IndexPoint]:
+def _points(chunks: list[Chunk], vectors: dict[str, bytes | memoryview]) -> Iterator[IndexPoint]:
     for chunk in chunks:
         document = chunk.document
         key = f"{document.key}#{chunk.position}"

@@ -153,9 +153,7 @@ def load_document(path: Path, *, default_language: str = "") -> ParsedDocument:
     sections = markdown_sections(body, title)
     if not sections:
         raise DocumentError(f"{path.name}: no text")
-    digest = hashlib.sha256(
-        "\n".join([title, url, language, procedure, body]).encode("utf-8")
-    ).hexdigest()
+    digest = hashlib.sha256("\n".join([title, url, language, procedure, body]).encode("utf-8")).hexdigest()
     return ParsedDocument(
         key=path.stem,
         title=title,

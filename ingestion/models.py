@@ -58,3 +58,6 @@ class EmbeddingCache(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model_name", "text_hash"], name="embedding_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}:{self.text_hash[:12]}"

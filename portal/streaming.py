@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 
-from django.db import close_old_connections
+from django.db import connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -50,7 +50,7 @@ async def event_stream(work: Work, *, language: str) -> AsyncIterator[bytes]:
             logger.exception("streamed answer failed")
             emit(error_event(language))
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's connections; it ends here
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
     threading.Thread(target=run, name="answer", daemon=True).start()

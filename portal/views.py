@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.http import require_GET, require_POST
@@ -61,7 +63,7 @@ def _conversation(request: HttpRequest, ui_language: str) -> Conversation:
 
 
 @require_POST
-def ask(request: HttpRequest) -> HttpResponse:
+def ask(request: HttpRequest) -> HttpResponseBase:
     """Stream an answer as server-sent events, or render it as a page when JavaScript is off."""
     ui_language = _ui_language(request)
     question = str(request.POST.get("question", ""))
@@ -69,19 +71,19 @@ def ask(request: HttpRequest) -> HttpResponse:
 
     if "text/event-stream" in request.headers.get("Accept", ""):
 
-        def work(emit: Emit, cancelled: object) -> None:
+        def work(emit: Emit, cancelled: Callable[[], bool]) -> None:
             answer_question(
                 conversation=conversation,
                 question=question,
                 ui_language=ui_language,
                 emit=emit,
-                cancelled=cancelled,  # type: ignore[arg-type]
+                cancelled=cancelled,
             )
 
-        response = StreamingHttpResponse(event_stream(work, language=ui_language), content_type="text/event-stream")
-        response["Cache-Control"] = "no-store"
-        response["X-Accel-Buffering"] = "no"
-        return response
+        stream = StreamingHttpResponse(event_stream(work, language=ui_language), content_type="text/event-stream")
+        stream["Cache-Control"] = "no-store"
+        stream["X-Accel-Buffering"] = "no"
+        return stream
 
     events: list[StreamEvent] = []
     answer = answer_question(conversation=conversation, question=question, ui_language=ui_language, emit=events.append)

@@ -59,9 +59,7 @@ def _isolated_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 
 
 @pytest.fixture(scope="session")
-def demo_kb_index(
-    django_db_setup: None, django_db_blocker: Any, _isolated_index_dir: Path
-) -> Iterator[Path]:
+def demo_kb_index(django_db_setup: None, django_db_blocker: Any, _isolated_index_dir: Path) -> Iterator[Path]:
     """The demo knowledge base ingested once, with the real embedder, into the session's index."""
     from django.conf import settings
 

@@ -96,9 +96,7 @@ class Retrieve:
 
 def _source_block(ctx: AnswerContext, budget: int) -> str:
     per_source = max(200, budget // max(1, len(ctx.sources)))
-    return "\n\n".join(
-        f"[{s.number}] {s.heading_path}:\n{s.text[:per_source]}" for s in ctx.sources
-    )
+    return "\n\n".join(f"[{s.number}] {s.heading_path}:\n{s.text[:per_source]}" for s in ctx.sources)
 
 
 @dataclass

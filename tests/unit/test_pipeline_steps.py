@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.embedder import HashingEmbedder
+from assistant.lexical import document_vector
+from assistant.llm import ScriptedLLM
+from assistant.pipeline.context import AnswerContext
+from assistant.pipeline.runner import pipeline_run
+from assistant.pipeline.steps import CheckInput, CheckOutput, Compose, DetectLanguage, Retrieve
+from assistant.retrieval import RetrievalConfig
+from assistant.types import IndexPoint, Source, StreamEvent
+from assistant.vector_index import EdgeIndex
+
+CONFIG = RetrievalConfig(
+    dense_limit=10,
+    sparse_limit=10,
+    rrf_k=60,
+    fused_limit=8,
+    max_sources=3,
+    max_per_document=2,
+    min_dense_score=0.0,
+    context_chars=2000,
+)
+TEXT = "Vous devez déclarer votre arrivée à la commune dans les 8 jours. Contact: info@commune.lu"
+
+
+def _source(number: int = 1) -> Source:
+    return Source(number, "doc.fr", "commune-registration", "fr", "Arrivée", "Arrivée > Délai",
+                  "https://guichet.public.lu/fr/arrivee.html", TEXT, 0.5)  # fmt: skip
+
+
+def _index(tmp_path: Path, embedder: HashingEmbedder) -> EdgeIndex:
+    index = EdgeIndex(tmp_path / "index")
+    payload = {
+        "chunk": "doc.fr#0", "document": "doc.fr", "procedure": "commune-registration", "language": "fr",
+        "title": "Arrivée", "heading_path": "Arrivée > Délai", "url": "https://guichet.public.lu/fr/arrivee.html",
+        "text": TEXT, "status": "published",
+    }  # fmt: skip
+    point = IndexPoint(1, tuple(embedder.embed_query(TEXT)), document_vector(TEXT, "fr"), payload)
+    index.build_generation([point], dim=embedder.dim)
+    return index
+
+
+def test_empty_question_is_rejected_with_a_translated_reply() -> None:
+    ctx = AnswerContext(question="   ", ui_language="de")
+    CheckInput()(ctx)
+    assert ctx.aborted and ctx.status == "rejected" and ctx.reason == "empty"
+    assert ctx.answer  # a reply, in the UI language (German catalogue when compiled)
+
+
+@pytest.mark.django_db
+def test_too_long_question_names_the_limit(settings: object) -> None:
+    ctx = AnswerContext(question="x" * 5000, ui_language="en")
+    CheckInput()(ctx)
+    assert ctx.reason == "too_long" and "1000" in ctx.answer
+
+
+def test_language_falls_back_to_ui_language_for_short_input() -> None:
+    ctx = AnswerContext(question="Merci", ui_language="de")
+    DetectLanguage()(ctx)
+    assert ctx.language == "de"
+    ctx = AnswerContext(question="Wéi kann ech mech bei der Gemeng umellen?", ui_language="en")
+    DetectLanguage()(ctx)
+    assert ctx.language == "lb"
+
+
+def test_full_pipeline_streams_sources_before_tokens(tmp_path: Path) -> None:
+    embedder = HashingEmbedder()
+    events: list[StreamEvent] = []
+    llm = ScriptedLLM("Déclarez votre arrivée dans les 8 jours [1]. Voir https://evil.example.com [7].")
+    ctx = AnswerContext(question="Quand déclarer mon arrivée à la commune ?", ui_language="fr", emit=events.append)
+    steps = (
+        CheckInput(), DetectLanguage(), Retrieve(index=_index(tmp_path, embedder), embedder=embedder, config=CONFIG),
+        Compose(llm=llm), CheckOutput(),
+    )  # fmt: skip
+    pipeline_run(ctx=ctx, steps=steps)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "sources" and set(kinds[1:]) == {"token"}
+    assert ctx.status == "answered" and ctx.citations == (1,)
+    assert "evil.example.com" not in ctx.answer and "[7]" not in ctx.answer
+    assert "8 jours [1]" in ctx.answer
+    assert set(ctx.metrics) == {"input", "language", "retrieval", "generation", "output"}
+    assert all("ms" in m for m in ctx.metrics.values())
+    # The model saw numbered sources, never the page URL.
+    prompt = llm.calls[0][1].content
+    assert "[1] Arrivée > Délai" in prompt and "https://guichet" not in prompt
+
+
+def test_runner_stops_at_the_first_abort() -> None:
+    called: list[str] = []
+
+    class Spy:
+        name = "spy"
+
+        def __call__(self, ctx: AnswerContext) -> None:
+            called.append("spy")
+
+    ctx = pipeline_run(ctx=AnswerContext(question="", ui_language="en"), steps=(CheckInput(), Spy()))
+    assert called == [] and ctx.metrics["input"]["stopped"] == "empty"
+
+
+def test_answer_without_valid_citation_is_replaced_by_the_sources() -> None:
+    ctx = AnswerContext(question="q", ui_language="en", language="en", sources=(_source(),))
+    ctx.raw_output = "You must register within 8 days [3]."
+    CheckOutput()(ctx)
+    assert ctx.status == "replaced" and ctx.citations == (1,)
+    assert "Arrivée" in ctx.answer and "[3]" not in ctx.answer
+
+
+def test_contacts_not_in_the_sources_are_removed() -> None:
+    ctx = AnswerContext(question="q", ui_language="fr", language="fr", sources=(_source(),))
+    ctx.raw_output = "Écrivez à info@commune.lu [1] ou à fake@scam.com, appelez le +352 99 99 99 99 [1]."
+    CheckOutput()(ctx)
+    assert "info@commune.lu" in ctx.answer
+    assert "fake@scam.com" not in ctx.answer and "99 99" not in ctx.answer
+
+
+def test_cancelled_stream_stops_generation() -> None:
+    llm = ScriptedLLM("one two three four five")
+    ctx = AnswerContext(question="q", ui_language="en", language="en", sources=(_source(),), cancelled=lambda: True)
+    Compose(llm=llm)(ctx)
+    assert ctx.status == "cancelled" and ctx.raw_output == "one"
+
+
+def test_missing_index_gives_a_clear_message(tmp_path: Path) -> None:
+    ctx = AnswerContext(question="Quand déclarer mon arrivée ?", ui_language="fr", language="fr")
+    Retrieve(index=EdgeIndex(tmp_path / "empty"), embedder=HashingEmbedder(), config=CONFIG)(ctx)
+    assert ctx.status == "failed" and ctx.reason == "index_unavailable" and ctx.answer

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.prompts import PromptNotFound, load_prompt
+from assistant.types import LANGUAGES
+from portal.templatetags.answer_format import render_answer
+
+SOURCES: list[dict[str, object]] = [{"number": 1, "url": "https://guichet.public.lu/a.html"}]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_has_an_answer_prompt(language: str) -> None:
+    assert "[1]" in load_prompt("answer", language, "v1")
+
+
+def test_missing_prompt_fails_loudly() -> None:
+    with pytest.raises(PromptNotFound, match=re.escape("answer/xx.v1.txt")):
+        load_prompt("answer", "xx", "v1")
+
+
+def test_citations_become_links_and_html_is_escaped() -> None:
+    html = render_answer("<script>x</script> Register **within 8 days** [1] [4].", SOURCES)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert '<a class="cite" href="https://guichet.public.lu/a.html" rel="noopener">[1]</a>' in html
+    assert "[4]" not in html and "<strong>within 8 days</strong>" in html
+
+
+def test_bullet_lists_are_rendered_as_lists() -> None:
+    assert render_answer("- one [1]\n- two", SOURCES).startswith("<ul><li>one")
