@@ -19,16 +19,18 @@ logger = logging.getLogger(__name__)
 
 
 def answer_steps(
-    *, llm: LLM | None = None, index: EdgeIndex | None = None, embedder: Embedder | None = None
+    *,
+    llm: LLM | None = None,
+    index: EdgeIndex | None = None,
+    embedder: Embedder | None = None,
+    generate: bool = True,
 ) -> Sequence[Step]:
+    """The chat's pipeline; ``generate=False`` stops after retrieval (for retrieval-only evaluation)."""
     config = retrieval_config()
-    return (
-        CheckInput(),
-        DetectLanguage(),
-        Retrieve(index=index, embedder=embedder, config=config),
-        Compose(llm=llm or get_llm(), context_chars=config.context_chars),
-        CheckOutput(),
-    )
+    steps: list[Step] = [CheckInput(), DetectLanguage(), Retrieve(index=index, embedder=embedder, config=config)]
+    if generate:
+        steps += [Compose(llm=llm or get_llm(), context_chars=config.context_chars), CheckOutput()]
+    return tuple(steps)
 
 
 def conversation_for_session(*, session_key: str, ui_language: str, conversation_id: str | None) -> Conversation:

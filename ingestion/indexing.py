@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import QuerySet
 
 from assistant import lexical
 from assistant.embedder import Embedder, get_embedder
@@ -71,15 +72,19 @@ def _points(chunks: list[Chunk], vectors: dict[str, bytes | memoryview]) -> Iter
         )
 
 
-def index_rebuild(*, index: EdgeIndex | None = None, embedder: Embedder | None = None) -> IndexBuild:
-    """Build a generation from every published chunk and make it live."""
+def index_rebuild(
+    *,
+    index: EdgeIndex | None = None,
+    embedder: Embedder | None = None,
+    documents: QuerySet[Document] | None = None,
+) -> IndexBuild:
+    """Build a generation from every published chunk (of ``documents``, if given) and make it live."""
     embedder = embedder or get_embedder()
     index = index or get_index()
-    chunks = list(
-        Chunk.objects.filter(document__status=Document.Status.PUBLISHED)
-        .select_related("document")
-        .order_by("document__key", "position")
-    )
+    published = Chunk.objects.filter(document__status=Document.Status.PUBLISHED)
+    if documents is not None:
+        published = published.filter(document__in=documents)
+    chunks = list(published.select_related("document").order_by("document__key", "position"))
     embedded = embeddings_ensure(chunks=chunks, embedder=embedder)
     vectors = dict(
         EmbeddingCache.objects.filter(

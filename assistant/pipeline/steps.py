@@ -21,7 +21,9 @@ from assistant.retrieval import RetrievalConfig, number_sources, retrieve
 from assistant.types import StreamEvent
 from assistant.vector_index import EdgeIndex, IndexUnavailable
 
-_CITATION = re.compile(r"\[(\d{1,2})\]")
+CITATION = re.compile(r"\[(\d{1,2})\]")
+# The prompt asks the model to answer exactly this when the sources do not hold the answer.
+NO_ANSWER = "NO_ANSWER"
 _URL = re.compile(r"https?://[^\s)\]>]+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"(?<!\w)(?:\+|00)?\d[\d ./-]{6,}\d")
@@ -99,6 +101,35 @@ def _source_block(ctx: AnswerContext, budget: int) -> str:
     return "\n\n".join(f"[{s.number}] {s.heading_path}:\n{s.text[:per_source]}" for s in ctx.sources)
 
 
+class _MarkerFilter:
+    """Holds back streamed text while it could still be the NO_ANSWER marker, and drops the marker."""
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._suppressed = False
+        self._decided = False
+
+    def feed(self, piece: str) -> str:
+        if self._suppressed:
+            return ""
+        if self._decided:
+            return piece
+        self._held += piece
+        candidate = self._held.strip()
+        if NO_ANSWER.startswith(candidate):
+            return ""
+        self._decided = True
+        if candidate.startswith(NO_ANSWER):
+            self._suppressed = True
+            return ""
+        text, self._held = self._held, ""
+        return text
+
+    def flush(self) -> str:
+        text, self._held = ("" if self._suppressed or self._held.strip() == NO_ANSWER else self._held), ""
+        return text
+
+
 @dataclass
 class Compose:
     llm: LLM
@@ -107,12 +138,14 @@ class Compose:
 
     def messages(self, ctx: AnswerContext) -> list[ChatMessage]:
         system = load_prompt("answer", ctx.language, ANSWER_PROMPT_VERSION)
-        user = f"Sources:\n\n{_source_block(ctx, self.context_chars)}\n\nQuestion: {ctx.question}"
+        template = load_prompt("answer_user", ctx.language, ANSWER_PROMPT_VERSION)
+        user = template.format(sources=_source_block(ctx, self.context_chars), question=ctx.question)
         return [ChatMessage("system", system), ChatMessage("user", user)]
 
     def __call__(self, ctx: AnswerContext) -> None:
         started = time.perf_counter()
         pieces: list[str] = []
+        shown = _MarkerFilter()
         try:
             for piece in self.llm.stream(
                 self.messages(ctx), max_tokens=settings.LLM_MAX_TOKENS, temperature=settings.LLM_TEMPERATURE
@@ -120,7 +153,8 @@ class Compose:
                 if ctx.first_token_ms is None:
                     ctx.first_token_ms = (time.perf_counter() - started) * 1000
                 pieces.append(piece)
-                ctx.emit(StreamEvent("token", {"text": piece}))
+                if text := shown.feed(piece):
+                    ctx.emit(StreamEvent("token", {"text": text}))
                 if ctx.cancelled():
                     ctx.raw_output = "".join(pieces)
                     ctx.abort(status="cancelled", reason="client_cancelled", reply=ctx.raw_output)
@@ -130,6 +164,8 @@ class Compose:
             reply = _translated(ctx.language, replies.MODEL_UNAVAILABLE)
             ctx.abort(status="failed", reason="llm_unavailable", reply=reply)
             return
+        if text := shown.flush():
+            ctx.emit(StreamEvent("token", {"text": text}))
         ctx.raw_output = "".join(pieces)
         ctx.metrics.setdefault(self.name, {}).update(
             {"first_token_ms": round(ctx.first_token_ms or 0.0, 1), "chars": len(ctx.raw_output)}
@@ -146,10 +182,14 @@ class CheckOutput:
     name: str = "output"
 
     def __call__(self, ctx: AnswerContext) -> None:
+        if ctx.raw_output.strip().startswith(NO_ANSWER):
+            reply = _translated(ctx.language, replies.NOT_FOUND)
+            ctx.abort(status="declined", reason="model_found_no_answer", reply=reply)
+            return
         numbers = {s.number for s in ctx.sources}
-        cited = [int(n) for n in _CITATION.findall(ctx.raw_output)]
+        cited = [int(n) for n in CITATION.findall(ctx.raw_output)]
         valid = tuple(dict.fromkeys(n for n in cited if n in numbers))
-        text = _CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in numbers else "", ctx.raw_output)
+        text = CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in numbers else "", ctx.raw_output)
         sources_text = "\n".join(f"{s.url}\n{s.text}" for s in ctx.sources)
         text = _strip_unsourced(text, sources_text, _URL, lambda s: s.rstrip(".,;"))
         text = _strip_unsourced(text, sources_text, _EMAIL, str.lower)
