@@ -12,6 +12,7 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,16 +46,54 @@ def _stemmer(language: str) -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer(_STEMMER_NAMES.get(language, "english"))
 
 
+@dataclass(frozen=True)
+class _Lexicon:
+    pattern: re.Pattern[str]
+    concept_of: dict[str, int]
+    expansions: tuple[str, ...]
+
+
 @lru_cache(maxsize=1)
-def lb_lexicon() -> dict[str, str]:
-    """Luxembourgish administrative terms -> French/German/English equivalents."""
-    raw = yaml.safe_load((_DATA / "lb_lexicon.yaml").read_text(encoding="utf-8"))
-    return {fold(key): str(value) for key, value in raw.items()}
+def _lexicon() -> _Lexicon:
+    """Administrative terms in lb/fr/de/en grouped by concept (``lexicon.yaml``), plus the
+    Luxembourgish words and colloquialisms of ``lb_lexicon.yaml``."""
+    groups: list[tuple[list[str], str]] = []
+    for entry in yaml.safe_load((_DATA / "lexicon.yaml").read_text(encoding="utf-8")):
+        terms = [str(t) for lang in ("fr", "de", "en", "lb") for t in entry.get(lang, [])]
+        groups.append((terms, "; ".join(dict.fromkeys(terms))))
+    for word, equivalents in yaml.safe_load((_DATA / "lb_lexicon.yaml").read_text(encoding="utf-8")).items():
+        groups.append(([str(word)], str(equivalents)))
+    concept_of: dict[str, int] = {}
+    for number, (terms, _) in enumerate(groups):
+        for term in terms:
+            concept_of.setdefault(_squash(term), number)
+    # Longest terms first, so "permis de conduire" wins over "permis"; short acronyms match whole words only.
+    alternatives = sorted(concept_of, key=len, reverse=True)
+    body = "|".join(re.escape(t) + (r"\w*" if len(t) > 4 else "") for t in alternatives)
+    return _Lexicon(re.compile(rf"(?<!\w)(?:{body})(?!\w)"), concept_of, tuple(e for _, e in groups))
+
+
+def _squash(text: str) -> str:
+    return " ".join(tokens(text))
 
 
 def expand_query(text: str) -> str:
-    """Append the equivalents of known Luxembourgish terms, so both channels can match pages."""
-    extra = [lb_lexicon()[token] for token in dict.fromkeys(tokens(text)) if token in lb_lexicon()]
+    """Append the equivalents, in every language, of the administrative terms found in ``text``."""
+    lexicon = _lexicon()
+    squashed = _squash(text)
+    concepts: dict[int, None] = {}
+    for match in lexicon.pattern.finditer(squashed):
+        found = match.group(0)
+        term = (
+            found
+            if found in lexicon.concept_of
+            else max(
+                (t for t in lexicon.concept_of if found.startswith(t)),
+                key=len,  # an inflected form
+            )
+        )
+        concepts[lexicon.concept_of[term]] = None
+    extra = [lexicon.expansions[n] for n in concepts]
     return f"{text} ({'; '.join(extra)})" if extra else text
 
 

@@ -32,6 +32,7 @@ class Answer(models.Model):
         REJECTED = "rejected", _("Rejected input")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
+        ROUTED = "routed", _("Fixed reply (greeting, thanks or crisis)")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="answers")
     question = models.TextField(_("question"))

@@ -18,3 +18,13 @@ INDEX_UNAVAILABLE = _(
     "The knowledge base is not available right now. Please try again in a few minutes or contact the Guichet helpdesk."
 )
 CITATIONS_FAILED = _("Sorry, I could not write a reliable answer. These official pages should answer your question:")
+GREETING = _(
+    "Hello! Ask me about public services in Luxembourg, for example how to register at your commune "
+    "or exchange a driving licence."
+)
+THANKS = _("You are welcome. Do you have another question about public services?")
+CRISIS = _(
+    "If you or someone else is in danger, call 112 (emergency services) or 113 (police) now. "
+    "If you are in distress or thinking about suicide, you can talk to SOS Détresse, anonymously, "
+    "on 45 45 45. Children and young people can call the Kanner-Jugendtelefon on 116 111."
+)

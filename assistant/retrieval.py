@@ -13,7 +13,7 @@ import yaml
 
 from assistant import lexical
 from assistant.embedder import Embedder, get_embedder
-from assistant.types import RetrievalResult, ScoredChunk, Source
+from assistant.types import LANGUAGES, RetrievalResult, ScoredChunk, Source
 from assistant.vector_index import EdgeIndex, Hit, HybridQuery, get_index
 
 _CONFIG_FILE = Path(__file__).with_name("retrieval.yaml")
@@ -30,6 +30,13 @@ class RetrievalConfig:
     max_per_document: int
     min_dense_score: float
     context_chars: int
+    dense_per_language: bool
+    lexical_weight: float
+    rephrase: str  # never | followups | always
+
+    def __post_init__(self) -> None:
+        if self.rephrase not in {"never", "followups", "always"}:
+            raise ValueError(f"retrieval.yaml: rephrase={self.rephrase!r} (never, followups, always)")
 
 
 @lru_cache(maxsize=1)
@@ -37,9 +44,9 @@ def retrieval_config() -> RetrievalConfig:
     return RetrievalConfig(**yaml.safe_load(_CONFIG_FILE.read_text()))
 
 
-def _scored(hit: Hit, rank: int, query: list[float]) -> ScoredChunk:
+def _scored(hit: Hit, rank: int, queries: tuple[tuple[float, ...], ...]) -> ScoredChunk:
     p = hit.payload
-    cosine = sum(a * b for a, b in zip(query, hit.dense, strict=False)) if hit.dense else 0.0
+    cosine = max((sum(a * b for a, b in zip(q, hit.dense, strict=False)) for q in queries), default=0.0)
     return ScoredChunk(
         chunk_key=str(p["chunk"]),
         document_key=str(p["document"]),
@@ -56,7 +63,7 @@ def _scored(hit: Hit, rank: int, query: list[float]) -> ScoredChunk:
 
 
 def _in_language(
-    candidates: list[ScoredChunk], language: str, query: HybridQuery, index: EdgeIndex, dense: list[float]
+    candidates: list[ScoredChunk], language: str, query: HybridQuery, index: EdgeIndex
 ) -> list[ScoredChunk]:
     """Swap each procedure's chunks for its version in the citizen's language where one exists."""
     result: list[ScoredChunk] = []
@@ -76,7 +83,8 @@ def _in_language(
             )
             if local:
                 group = [
-                    replace(_scored(hit, candidate.rank, dense), fused_score=candidate.fused_score) for hit in local
+                    replace(_scored(hit, candidate.rank, query.dense), fused_score=candidate.fused_score)
+                    for hit in local
                 ]
         result.extend(group)
     return result
@@ -86,6 +94,7 @@ def retrieve(
     *,
     question: str,
     language: str,
+    variants: dict[str, str] | None = None,
     index: EdgeIndex | None = None,
     embedder: Embedder | None = None,
     config: RetrievalConfig | None = None,
@@ -93,23 +102,28 @@ def retrieve(
     config = config or retrieval_config()
     index = index or get_index()
     embedder = embedder or get_embedder()
-    expanded = lexical.expand_query(question)
-    dense = embedder.embed_query(expanded)
+    variants = variants or {}
+    # Lexical: the question and its translations, each expanded with the lexicon's equivalents.
+    # Dense: the question as typed and its English version (the default embedder only knows English).
+    lexical_text = lexical.expand_query(" ".join([question, *variants.values()]))
+    dense_texts = dict.fromkeys([question, variants.get("en", question)])
     query = HybridQuery(
-        dense=tuple(dense),
-        sparse=lexical.query_vector(expanded),
+        dense=tuple(tuple(embedder.embed_query(lexical.expand_query(text))) for text in dense_texts),
+        sparse=lexical.query_vector(lexical_text),
         dense_limit=config.dense_limit,
         sparse_limit=config.sparse_limit,
         limit=config.fused_limit,
         rrf_k=config.rrf_k,
         must=(PUBLISHED,),
+        dense_languages=LANGUAGES if config.dense_per_language else (),
+        lexical_weight=config.lexical_weight,
     )
-    candidates = [_scored(hit, rank, dense) for rank, hit in enumerate(index.hybrid_search(query), start=1)]
+    candidates = [_scored(hit, rank, query.dense) for rank, hit in enumerate(index.hybrid_search(query), start=1)]
     if not candidates:
         return RetrievalResult(kept=(), rejected=(), reason="no_candidates")
     if max(c.dense_score for c in candidates[: config.max_sources]) < config.min_dense_score:
         return RetrievalResult(kept=(), rejected=tuple(candidates), reason="below_threshold")
-    ordered = _in_language(candidates, language, query, index, dense)
+    ordered = _in_language(candidates, language, query, index)
     kept: list[ScoredChunk] = []
     rejected: list[ScoredChunk] = []
     per_document: dict[str, int] = {}

@@ -10,7 +10,16 @@ from assistant.llm import LLM, get_llm
 from assistant.models import Answer, Conversation
 from assistant.pipeline.context import AnswerContext
 from assistant.pipeline.runner import pipeline_run
-from assistant.pipeline.steps import CheckInput, CheckOutput, Compose, DetectLanguage, Retrieve, Step
+from assistant.pipeline.steps import (
+    CheckInput,
+    CheckOutput,
+    Compose,
+    DetectLanguage,
+    Rephrase,
+    Retrieve,
+    Route,
+    Step,
+)
 from assistant.retrieval import retrieval_config
 from assistant.types import StreamEvent
 from assistant.vector_index import EdgeIndex
@@ -27,7 +36,10 @@ def answer_steps(
 ) -> Sequence[Step]:
     """The chat's pipeline; ``generate=False`` stops after retrieval (for retrieval-only evaluation)."""
     config = retrieval_config()
-    steps: list[Step] = [CheckInput(), DetectLanguage(), Retrieve(index=index, embedder=embedder, config=config)]
+    steps: list[Step] = [CheckInput(), DetectLanguage(), Route()]
+    if config.rephrase != "never":
+        steps.append(Rephrase(llm=llm or get_llm(), only_followups=config.rephrase == "followups"))
+    steps.append(Retrieve(index=index, embedder=embedder, config=config))
     if generate:
         steps += [Compose(llm=llm or get_llm(), context_chars=config.context_chars), CheckOutput()]
     return tuple(steps)
@@ -55,8 +67,12 @@ def answer_question(
 
     The question is stored before any work starts, so a crash mid-answer still leaves a record.
     """
+    history = tuple(
+        (a.question, a.text)
+        for a in reversed(conversation.answers.filter(status=Answer.Status.ANSWERED).order_by("-created_at")[:2])
+    )
     answer = Answer.objects.create(conversation=conversation, question=question[:4000])
-    ctx = AnswerContext(question=question, ui_language=ui_language, emit=emit, cancelled=cancelled)
+    ctx = AnswerContext(question=question, ui_language=ui_language, emit=emit, cancelled=cancelled, history=history)
     try:
         pipeline_run(ctx=ctx, steps=steps if steps is not None else answer_steps())
     except Exception:

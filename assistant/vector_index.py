@@ -64,13 +64,17 @@ class Hit:
 
 @dataclass(frozen=True)
 class HybridQuery:
-    dense: tuple[float, ...]
+    dense: tuple[tuple[float, ...], ...]  # one or more query vectors (e.g. the question and its translation)
     sparse: SparseVec
     dense_limit: int
     sparse_limit: int
     limit: int
     rrf_k: int
     must: tuple[tuple[str, str], ...] = ()
+    # One dense candidate list per document language: an embedding model trained on one language
+    # ranks every page written in the question's language first; per-language lists cancel that.
+    dense_languages: tuple[str, ...] = ()
+    lexical_weight: float = 1.0
 
 
 def _filter(must: Iterable[tuple[str, str]]) -> Filter | None:
@@ -192,18 +196,24 @@ class EdgeIndex:
 
     def hybrid_search(self, query: HybridQuery) -> list[Hit]:
         flt = _filter(query.must)
+        dense_filters = [_filter((*query.must, ("language", lang))) for lang in query.dense_languages] or [flt]
+        prefetches = [
+            Prefetch(query=Query.Nearest(list(vector), using=DENSE), limit=query.dense_limit, filter=f)
+            for vector in query.dense
+            for f in dense_filters
+        ]
+        prefetches.append(
+            Prefetch(
+                query=Query.Nearest(SparseVector(list(query.sparse.indices), list(query.sparse.values)), using=LEXICAL),
+                limit=query.sparse_limit,
+                filter=flt,
+            )
+        )
+        dense_lists = len(query.dense) * len(dense_filters)
+        weights = [1.0] * dense_lists + [query.lexical_weight * dense_lists]
         request = QueryRequest(
-            prefetches=[
-                Prefetch(query=Query.Nearest(list(query.dense), using=DENSE), limit=query.dense_limit, filter=flt),
-                Prefetch(
-                    query=Query.Nearest(
-                        SparseVector(list(query.sparse.indices), list(query.sparse.values)), using=LEXICAL
-                    ),
-                    limit=query.sparse_limit,
-                    filter=flt,
-                ),
-            ],
-            query=Fusion.Rrf(k=query.rrf_k),  # type: ignore[arg-type]  # the stub omits the nested class
+            prefetches=prefetches,
+            query=Fusion.Rrf(k=query.rrf_k, weights=weights),  # type: ignore[arg-type]  # stub omits the class
             filter=flt,
             limit=query.limit,
             with_payload=True,

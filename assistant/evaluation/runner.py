@@ -37,6 +37,7 @@ class QuestionResult:
     answerable: bool
     retrieved_docs: list[str]
     rank: int | None
+    best_dense_score: float | None
     refused: bool
     status: str
     answer: str
@@ -91,6 +92,7 @@ def question_run(
         answerable=question.answerable,
         retrieved_docs=retrieved,
         rank=metrics.rank_of(retrieved, question.acceptable_docs),
+        best_dense_score=_best_score(ctx),
         refused=ctx.status in REFUSED_STATUSES,
         status=ctx.status,
         answer=ctx.answer,
@@ -100,11 +102,19 @@ def question_run(
         fact_coverage=metrics.coverage(question.answer_facts, ctx.answer, loose=False) if generated else None,
         fact_coverage_loose=metrics.coverage(question.answer_facts, ctx.answer, loose=True) if generated else None,
         latency_ms={
+            "rephrase": _ms(ctx, "rephrase"),
             "retrieval": _ms(ctx, "retrieval"),
             "first_token": round(ctx.first_token_ms, 1) if ctx.first_token_ms is not None else None,
             "total": round(total, 1),
         },
     )
+
+
+def _best_score(ctx: AnswerContext) -> float | None:
+    if ctx.retrieval is None:
+        return None
+    scores = [c.dense_score for c in (*ctx.retrieval.kept, *ctx.retrieval.rejected)]
+    return max(scores, default=None)
 
 
 def _ms(ctx: AnswerContext, step: str) -> float | None:
@@ -136,6 +146,7 @@ def _summary(results: Sequence[QuestionResult], *, generated: bool) -> dict[str,
         "recall@5_cross_lingual": _recall([r for r in results if r.cross_lingual], 5),
         "mrr": metrics.mean([1 / r.rank if r.rank else 0.0 for r in answerable]),
         "refusal_accuracy": metrics.mean([float(r.refused == (not r.answerable)) for r in results]),
+        "latency_rephrase_p50_ms": metrics.percentile([r.latency_ms["rephrase"] for r in results], 0.5),
         "latency_retrieval_p50_ms": metrics.percentile([r.latency_ms["retrieval"] for r in results], 0.5),
         "latency_retrieval_p95_ms": metrics.percentile([r.latency_ms["retrieval"] for r in results], 0.95),
     }
@@ -187,7 +198,8 @@ def format_table(summary: dict[str, dict[str, object]]) -> str:
         ("questions", "n"), ("recall@1", "R@1"), ("recall@5", "R@5"), ("recall@5_same_language", "R@5 same"),
         ("recall@5_cross_lingual", "R@5 cross"), ("mrr", "MRR"), ("refusal_accuracy", "refusal"),
         ("citation_validity", "cit.valid"), ("answer_language_match", "lang"), ("fact_coverage", "facts"),
-        ("fact_coverage_loose", "facts~"), ("latency_retrieval_p50_ms", "ret p50"),
+        ("fact_coverage_loose", "facts~"), ("latency_rephrase_p50_ms", "reph p50"),
+        ("latency_retrieval_p50_ms", "ret p50"),
         ("latency_retrieval_p95_ms", "ret p95"), ("latency_first_token_p50_ms", "1st p50"),
         ("latency_first_token_p95_ms", "1st p95"), ("latency_total_p50_ms", "tot p50"),
         ("latency_total_p95_ms", "tot p95"),

@@ -23,6 +23,8 @@ class AnswerContext:
     emit: Callable[[StreamEvent], None] = _no_emit
     cancelled: Callable[[], bool] = _never
     language: str = ""
+    history: tuple[tuple[str, str], ...] = ()  # earlier (question, answer) pairs, oldest first
+    search_variants: dict[str, str] = field(default_factory=dict)  # standalone question per language
     retrieval: RetrievalResult | None = None
     sources: tuple[Source, ...] = ()
     raw_output: str = ""

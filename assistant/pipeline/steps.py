@@ -6,19 +6,23 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
+import yaml
 from django.conf import settings
 from django.utils import translation
 
 from assistant import replies
 from assistant.embedder import Embedder
 from assistant.language import detect_language
+from assistant.lexical import fold
 from assistant.llm import LLM, ChatMessage, LLMUnavailable
 from assistant.pipeline.context import AnswerContext
 from assistant.prompts import ANSWER_PROMPT_VERSION, load_prompt
 from assistant.retrieval import RetrievalConfig, number_sources, retrieve
-from assistant.types import StreamEvent
+from assistant.types import ScoredChunk, StreamEvent
 from assistant.vector_index import EdgeIndex, IndexUnavailable
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -55,6 +59,38 @@ class CheckInput:
             ctx.abort(status="rejected", reason="too_long", reply=reply)
 
 
+@lru_cache(maxsize=1)
+def _routes() -> dict[str, re.Pattern[str]]:
+    raw = yaml.safe_load((Path(__file__).parents[1] / "data" / "routes.yaml").read_text(encoding="utf-8"))
+    return {
+        route: re.compile(r"\b(?:" + "|".join(re.escape(fold(p)) for p in patterns) + r")\b")
+        for route, patterns in raw.items()
+    }
+
+
+@dataclass
+class Route:
+    """Crisis, greetings and thanks get a fixed reply; everything else goes on to retrieval."""
+
+    short_words: int = 4
+    name: str = "route"
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        text = fold(ctx.question)
+        routes = _routes()
+        if routes["crisis"].search(text):
+            route, reply = "crisis", replies.CRISIS
+        elif len(text.split()) <= self.short_words and routes["thanks"].search(text):
+            route, reply = "thanks", replies.THANKS
+        elif len(text.split()) <= self.short_words and routes["greeting"].search(text):
+            route, reply = "greeting", replies.GREETING
+        else:
+            return
+        ctx.metrics.setdefault(self.name, {})["route"] = route
+        ctx.emit(StreamEvent("sources", {"sources": []}))
+        ctx.abort(status="routed", reason=route, reply=_translated(ctx.language, reply))
+
+
 @dataclass
 class DetectLanguage:
     name: str = "language"
@@ -62,6 +98,37 @@ class DetectLanguage:
     def __call__(self, ctx: AnswerContext) -> None:
         ctx.language, confidence = detect_language(ctx.question, fallback=ctx.ui_language)
         ctx.metrics.setdefault(self.name, {})["confidence"] = round(confidence, 3)
+
+
+_VARIANT_LINE = re.compile(r"^\s*(en|fr|de)\s*:\s*(.+?)\s*$", re.MULTILINE)
+
+
+@dataclass
+class Rephrase:
+    """Make the question standalone (follow-ups) and translate it, so that pages in any language match."""
+
+    llm: LLM
+    only_followups: bool = False
+    max_tokens: int = 160
+    name: str = "rephrase"
+
+    def messages(self, ctx: AnswerContext) -> list[ChatMessage]:
+        history = "".join(f"Earlier question: {q}\nEarlier answer: {a[:300]}\n" for q, a in ctx.history[-2:])
+        user = load_prompt("rephrase_user", "all", "v1").format(history=history, question=ctx.question)
+        return [ChatMessage("system", load_prompt("rephrase", "all", "v1")), ChatMessage("user", user)]
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        if self.only_followups and not ctx.history:
+            return
+        try:
+            output = "".join(self.llm.stream(self.messages(ctx), max_tokens=self.max_tokens, temperature=0.0))
+        except LLMUnavailable:
+            ctx.metrics.setdefault(self.name, {})["skipped"] = "llm_unavailable"
+            return  # retrieval still works on the question as typed
+        ctx.search_variants = {
+            lang: text[:500] for lang, text in _VARIANT_LINE.findall(output) if text and text != ctx.question
+        }
+        ctx.metrics.setdefault(self.name, {})["variants"] = dict(ctx.search_variants)
 
 
 @dataclass
@@ -76,6 +143,7 @@ class Retrieve:
             result = retrieve(
                 question=ctx.question,
                 language=ctx.language,
+                variants=ctx.search_variants,
                 index=self.index,
                 embedder=self.embedder,
                 config=self.config,
@@ -86,14 +154,20 @@ class Retrieve:
             ctx.abort(status="failed", reason="index_unavailable", reply=reply)
             return
         ctx.retrieval = result
-        ctx.sources = number_sources(result.kept)
+        # When nothing is relevant enough, the closest pages are still shown (not given to a model).
+        ctx.sources = number_sources(result.kept or _closest_pages(result.rejected))
         ctx.metrics.setdefault(self.name, {}).update(
             {"kept": len(result.kept), "rejected": len(result.rejected), "reason": result.reason}
         )
         # Sources reach the citizen before the first token.
         ctx.emit(StreamEvent("sources", {"sources": [s.public() for s in ctx.sources]}))
-        if not ctx.sources:
+        if not result.kept:
             ctx.abort(status="declined", reason=result.reason, reply=_translated(ctx.language, replies.NOT_FOUND))
+
+
+def _closest_pages(rejected: tuple[ScoredChunk, ...], limit: int = 3) -> tuple[ScoredChunk, ...]:
+    by_document = {c.document_key: c for c in reversed(rejected)}  # best chunk of each page
+    return tuple(sorted(by_document.values(), key=lambda c: c.rank)[:limit])
 
 
 def _source_block(ctx: AnswerContext, budget: int) -> str:

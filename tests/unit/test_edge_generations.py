@@ -19,7 +19,7 @@ def _point(n: int, text: str) -> IndexPoint:
 def _query(text: str) -> HybridQuery:
     from assistant.lexical import query_vector
 
-    return HybridQuery((1.0, 0.0, 0.0, 0.0), query_vector(text), 10, 10, 5, 60, (("status", "published"),))
+    return HybridQuery(((1.0, 0.0, 0.0, 0.0),), query_vector(text), 10, 10, 5, 60, (("status", "published"),))
 
 
 def test_reader_follows_the_switch_and_rollback(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def test_luxembourgish_terms_are_expanded_to_french_and_german() -> None:
 
 
 def test_text_without_known_terms_is_left_alone() -> None:
-    assert lexical.expand_query("How do I register a birth?") == "How do I register a birth?"
+    assert lexical.expand_query("What colour is the sky?") == "What colour is the sky?"
 
 
 def test_document_weights_saturate_with_term_frequency() -> None:

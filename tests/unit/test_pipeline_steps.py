@@ -23,6 +23,9 @@ CONFIG = RetrievalConfig(
     max_per_document=2,
     min_dense_score=0.0,
     context_chars=2000,
+    dense_per_language=True,
+    lexical_weight=1.0,
+    rephrase="never",
 )
 TEXT = "Vous devez déclarer votre arrivée à la commune dans les 8 jours. Contact: info@commune.lu"
 
@@ -129,3 +132,16 @@ def test_missing_index_gives_a_clear_message(tmp_path: Path) -> None:
     ctx = AnswerContext(question="Quand déclarer mon arrivée ?", ui_language="fr", language="fr")
     Retrieve(index=EdgeIndex(tmp_path / "empty"), embedder=HashingEmbedder(), config=CONFIG)(ctx)
     assert ctx.status == "failed" and ctx.reason == "index_unavailable" and ctx.answer
+
+
+def test_below_threshold_declines_but_shows_the_closest_pages(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    embedder = HashingEmbedder()
+    events: list[StreamEvent] = []
+    ctx = AnswerContext(question="Où recycler un frigo ?", ui_language="fr", language="fr", emit=events.append)
+    strict = replace(CONFIG, min_dense_score=0.99)
+    Retrieve(index=_index(tmp_path, embedder), embedder=embedder, config=strict)(ctx)
+    assert ctx.status == "declined" and ctx.reason == "below_threshold"
+    assert [s.document_key for s in ctx.sources] == ["doc.fr"]
+    assert events[0].kind == "sources" and events[0].data["sources"]
