@@ -41,8 +41,10 @@ class QuestionResult:
     refused: bool
     status: str
     answer: str
+    raw_output: str
     citations: list[str]
-    citations_valid: bool
+    citations_valid: bool  # every [n] of the answer the citizen sees points to a retrieved source
+    raw_citations_valid: bool  # the same, on the model's raw output (before the output check)
     answer_language: str
     fact_coverage: float | None
     fact_coverage_loose: float | None
@@ -96,8 +98,10 @@ def question_run(
         refused=ctx.status in REFUSED_STATUSES,
         status=ctx.status,
         answer=ctx.answer,
+        raw_output=ctx.raw_output,
         citations=[files.get(numbers[n].document_key, numbers[n].document_key) for n in ctx.citations if n in numbers],
-        citations_valid=all(n in numbers for n in raw_citations),
+        citations_valid=all(n in numbers for n in (int(m) for m in CITATION.findall(ctx.answer))),
+        raw_citations_valid=all(n in numbers for n in raw_citations),
         answer_language=detect_language(answer_text, fallback="")[0] if answer_text.strip() else "",
         fact_coverage=metrics.coverage(question.answer_facts, ctx.answer, loose=False) if generated else None,
         fact_coverage_loose=metrics.coverage(question.answer_facts, ctx.answer, loose=True) if generated else None,
@@ -153,6 +157,7 @@ def _summary(results: Sequence[QuestionResult], *, generated: bool) -> dict[str,
     if generated:
         summary |= {
             "citation_validity": metrics.mean([float(r.citations_valid) for r in answered]),
+            "raw_citation_validity": metrics.mean([float(r.raw_citations_valid) for r in answered]),
             "answer_language_match": metrics.mean([float(r.answer_language == r.language) for r in answered]),
             "fact_coverage": metrics.mean([r.fact_coverage for r in answerable]),
             "fact_coverage_loose": metrics.mean([r.fact_coverage_loose for r in answerable]),
@@ -197,7 +202,8 @@ def format_table(summary: dict[str, dict[str, object]]) -> str:
     columns = [
         ("questions", "n"), ("recall@1", "R@1"), ("recall@5", "R@5"), ("recall@5_same_language", "R@5 same"),
         ("recall@5_cross_lingual", "R@5 cross"), ("mrr", "MRR"), ("refusal_accuracy", "refusal"),
-        ("citation_validity", "cit.valid"), ("answer_language_match", "lang"), ("fact_coverage", "facts"),
+        ("citation_validity", "cit.valid"), ("raw_citation_validity", "raw cit."),
+        ("answer_language_match", "lang"), ("fact_coverage", "facts"),
         ("fact_coverage_loose", "facts~"), ("latency_rephrase_p50_ms", "reph p50"),
         ("latency_retrieval_p50_ms", "ret p50"),
         ("latency_retrieval_p95_ms", "ret p95"), ("latency_first_token_p50_ms", "1st p50"),

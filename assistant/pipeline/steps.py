@@ -269,10 +269,11 @@ class CheckOutput:
         text = _strip_unsourced(text, sources_text, _EMAIL, str.lower)
         text = _strip_unsourced(text, sources_text, _PHONE, lambda s: re.sub(r"\D", "", s))
         ctx.metrics.setdefault(self.name, {}).update({"cited": len(cited), "valid": len(valid)})
-        if not valid:
+        prose = re.sub(r"\[n\]|<[^>]*>", "", CITATION.sub("", text))
+        if not valid or len(re.findall(r"\w{2,}", prose)) < 3:  # no citation, or citations without words
             listing = "\n".join(f"- [{s.number}] {s.title}" for s in ctx.sources)
             reply = f"{_translated(ctx.language, replies.CITATIONS_FAILED)}\n{listing}"
             ctx.citations = tuple(s.number for s in ctx.sources)
-            ctx.abort(status="replaced", reason="no_valid_citation", reply=reply)
+            ctx.abort(status="replaced", reason="no_valid_citation" if not valid else "no_text", reply=reply)
             return
         ctx.answer, ctx.citations, ctx.status = text.strip(), valid, "answered"

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PROMPTS_DIR = Path(__file__).parent
-ANSWER_PROMPT_VERSION = "v2"
+ANSWER_PROMPT_VERSION = "v3"
 
 
 class PromptNotFound(LookupError):

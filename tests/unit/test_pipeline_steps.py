@@ -145,3 +145,10 @@ def test_below_threshold_declines_but_shows_the_closest_pages(tmp_path: Path) ->
     assert ctx.status == "declined" and ctx.reason == "below_threshold"
     assert [s.document_key for s in ctx.sources] == ["doc.fr"]
     assert events[0].kind == "sources" and events[0].data["sources"]
+
+
+def test_citations_without_words_are_not_an_answer() -> None:
+    ctx = AnswerContext(question="q", ui_language="en", language="en", sources=(_source(),))
+    ctx.raw_output = "[1] [1] <a fact from source 1> [1]"
+    CheckOutput()(ctx)
+    assert ctx.status == "replaced" and ctx.reason == "no_text"
