@@ -39,11 +39,11 @@ typecheck: deps
 	$(VENV)/bin/mypy .
 
 pytest: model
-	$(PY) -m pytest
+	$(PY) -m pytest -v
 
 # The Django tests again, on PostgreSQL (database `test` on this machine; see README).
 pytest-postgres: model
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m django_db
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -v -m django_db
 
 test: lint typecheck pytest pytest-postgres
 
