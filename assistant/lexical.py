@@ -36,9 +36,10 @@ def fold(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> dict[str, frozenset[str]]:
+def _stopwords() -> frozenset[str]:
+    """Function words of all four languages: a question's language is often not its page's."""
     raw = yaml.safe_load((_DATA / "stopwords.yaml").read_text(encoding="utf-8"))
-    return {lang: frozenset(fold(w) for w in words.split()) for lang, words in raw.items()}
+    return frozenset(fold(w) for words in raw.values() for w in words.split())
 
 
 @lru_cache(maxsize=8)
@@ -103,8 +104,7 @@ def tokens(text: str) -> list[str]:
 
 def _content_tokens(text: str) -> list[str]:
     stop = _stopwords()
-    every = stop["fr"] | stop["de"] | stop["en"] | stop["lb"]
-    return [tok for tok in tokens(text) if (len(tok) > 1 or tok.isdigit()) and tok not in every]
+    return [tok for tok in tokens(text) if (len(tok) > 1 or tok.isdigit()) and tok not in stop]
 
 
 def _term_id(term: str) -> int:
