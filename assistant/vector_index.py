@@ -16,7 +16,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,10 @@ DENSE = "dense"
 LEXICAL = "lex"
 KEEP_GENERATIONS = 3
 _BATCH = 256
+
+
+class IndexBuildError(RuntimeError):
+    """A new generation failed validation; the live one is untouched."""
 
 
 class IndexUnavailable(RuntimeError):
@@ -115,45 +119,66 @@ class EdgeIndex:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def build_generation(self, points: Iterable[IndexPoint], *, dim: int) -> tuple[str, int]:
-        """Write a new generation, check it, make it live; return its name and point count."""
+    def build_generation(
+        self, points: Iterable[IndexPoint], *, dim: int, smoke: Sequence[tuple[float, ...]] = ()
+    ) -> tuple[str, int]:
+        """Write a new generation, validate it, make it live; return its name and point count.
+
+        Validation: the stored point count equals what was written, and every ``smoke`` vector
+        finds a published point. On any failure the half-built directory is removed and the live
+        generation stays as it was.
+        """
         with self._build_lock():
             # A sequence number orders generations; the time is for people reading the folder.
             sequence = 1 + max((int(g.split("-")[1]) for g in self.generations()), default=0)
             name = f"gen-{sequence:06d}-{time.strftime('%Y%m%dT%H%M%S')}"
             path = self.root / name
-            config = EdgeConfig(
-                vectors={DENSE: EdgeVectorParams(size=dim, distance=Distance.Cosine)},
-                sparse_vectors={LEXICAL: EdgeSparseVectorParams(modifier=Modifier.Idf)},
-                # A generation is written once, flushed, then only read. Without a WAL there is no
-                # WAL lock, so several processes (web workers, the evaluator) can read it at once.
-                wal_enabled=False,
-            )
-            shard = EdgeShard.create(str(path), config)
-            expected = 0
             try:
-                # Keyword, not Bool: the engine's bool match did not filter in our tests (0.9.0).
-                for field in ("status", "procedure", "language"):
-                    shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
-                batch: list[Point] = []
-                for point in points:
-                    batch.append(_to_point(point))
-                    expected += 1
-                    if len(batch) >= _BATCH:
-                        shard.update(UpdateOperation.upsert_points(batch))
-                        batch = []
-                if batch:
-                    shard.update(UpdateOperation.upsert_points(batch))
-                shard.flush()
-                stored = shard.count(CountRequest(exact=True))
-            finally:
-                shard.close()
-            if stored != expected:
+                expected = self._write(path, points, dim=dim, smoke=smoke)
+            except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
-                raise RuntimeError(f"generation {name} holds {stored} points, expected {expected}")
+                raise
             self._switch(name)
             self._prune()
             return name, expected
+
+    def _write(self, path: Path, points: Iterable[IndexPoint], *, dim: int, smoke: Sequence[tuple[float, ...]]) -> int:
+        config = EdgeConfig(
+            vectors={DENSE: EdgeVectorParams(size=dim, distance=Distance.Cosine)},
+            sparse_vectors={LEXICAL: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+            # A generation is written once, flushed, then only read. Without a WAL there is no
+            # WAL lock, so several processes (web workers, the evaluator) can read it at once.
+            wal_enabled=False,
+        )
+        shard = EdgeShard.create(str(path), config)
+        expected = 0
+        try:
+            # Keyword, not Bool: the engine's bool match did not filter in our tests (0.9.0).
+            for field in ("status", "procedure", "language"):
+                shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
+            batch: list[Point] = []
+            for point in points:
+                batch.append(_to_point(point))
+                expected += 1
+                if len(batch) >= _BATCH:
+                    shard.update(UpdateOperation.upsert_points(batch))
+                    batch = []
+            if batch:
+                shard.update(UpdateOperation.upsert_points(batch))
+            shard.flush()
+            stored = shard.count(CountRequest(exact=True))
+            if stored != expected:
+                raise IndexBuildError(f"generation {path.name} holds {stored} points, expected {expected}")
+            published = _filter([("status", "published")])
+            for vector in smoke:
+                found = shard.query(
+                    QueryRequest(query=Query.Nearest(list(vector), using=DENSE), filter=published, limit=1)
+                )
+                if not found:
+                    raise IndexBuildError(f"generation {path.name} failed its smoke query: no published point found")
+        finally:
+            shard.close()
+        return expected
 
     def activate(self, name: str) -> None:
         """Make an existing generation live (used by rollback)."""
@@ -236,8 +261,13 @@ class EdgeIndex:
         return hits
 
     def count(self) -> int:
+        return self.live_points()[1]
+
+    def live_points(self) -> tuple[str, int]:
+        """The generation being read and its point count, seen together (one switch cannot split them)."""
         with self._lock:
-            return int(self._live_shard().count(CountRequest(exact=True)))
+            shard = self._live_shard()
+            return str(self._open_name), int(shard.count(CountRequest(exact=True)))
 
 
 def _to_point(point: IndexPoint) -> Point:

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from assistant import lexical
 from assistant.embedder import Embedder, get_embedder
 from assistant.types import IndexPoint
-from assistant.vector_index import EdgeIndex, get_index
+from assistant.vector_index import EdgeIndex, IndexBuildError, get_index
 from ingestion.models import Chunk, Document, EmbeddingCache
 
 
@@ -78,18 +78,27 @@ def index_rebuild(
     embedder: Embedder | None = None,
     documents: QuerySet[Document] | None = None,
 ) -> IndexBuild:
-    """Build a generation from every published chunk (of ``documents``, if given) and make it live."""
+    """Build a generation from every published chunk (of ``documents``, if given) and make it live.
+
+    Raises ``IndexBuildError`` (the live generation untouched) when nothing is published or the
+    new generation fails validation.
+    """
     embedder = embedder or get_embedder()
     index = index or get_index()
     published = Chunk.objects.filter(document__status=Document.Status.PUBLISHED)
     if documents is not None:
         published = published.filter(document__in=documents)
     chunks = list(published.select_related("document").order_by("document__key", "position"))
+    if not chunks:
+        raise IndexBuildError("no published document to index: the live generation is kept")
     embedded = embeddings_ensure(chunks=chunks, embedder=embedder)
     vectors = dict(
         EmbeddingCache.objects.filter(
             model_name=embedder.name, text_hash__in=[c.text_hash for c in chunks]
         ).values_list("text_hash", "vector")
     )
-    generation, count = index.build_generation(_points(chunks, vectors), dim=embedder.dim)
+    # Smoke queries: the first, middle and last chunk must each find a published point.
+    samples = {chunks[0].text_hash, chunks[len(chunks) // 2].text_hash, chunks[-1].text_hash}
+    smoke = [tuple(float(x) for x in np.frombuffer(vectors[h], dtype=np.float32)) for h in sorted(samples)]
+    generation, count = index.build_generation(_points(chunks, vectors), dim=embedder.dim, smoke=smoke)
     return IndexBuild(generation=generation, points=count, embedded=embedded)

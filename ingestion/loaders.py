@@ -37,18 +37,20 @@ class ParsedDocument:
     origin: str
 
 
-def _front_matter(raw: str, path: Path) -> tuple[dict[str, object], str]:
+def front_matter(raw: str, path: Path | str) -> tuple[dict[str, object], str]:
+    """Split YAML front matter from a Markdown body; ``path`` (a file or a name) is used in error messages."""
+    name = path.name if isinstance(path, Path) else path
     if not raw.startswith("---"):
         return {}, raw
     end = raw.find("\n---", 3)
     if end == -1:
-        raise DocumentError(f"{path.name}: front matter is not closed with '---'")
+        raise DocumentError(f"{name}: front matter is not closed with '---'")
     try:
         meta = yaml.safe_load(raw[3:end]) or {}
     except yaml.YAMLError as exc:
-        raise DocumentError(f"{path.name}: front matter is not valid YAML ({exc})") from exc
+        raise DocumentError(f"{name}: front matter is not valid YAML ({exc})") from exc
     if not isinstance(meta, dict):
-        raise DocumentError(f"{path.name}: front matter must be a mapping")
+        raise DocumentError(f"{name}: front matter must be a mapping")
     return meta, raw[end + 4 :].lstrip("\n")
 
 
@@ -133,7 +135,7 @@ def _read_text(path: Path) -> str:
 
 def load_document(path: Path, *, default_language: str = "") -> ParsedDocument:
     raw = _read_text(path)
-    meta, body = _front_matter(raw, path)
+    meta, body = front_matter(raw, path)
     html_lang = ""
     if path.suffix.lower() in {".html", ".htm"}:
         parser = _HtmlToMarkdown()

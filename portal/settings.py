@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "simple_history",
     "assistant",
     "ingestion",
     "portal",
@@ -52,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -154,12 +156,39 @@ DEMO_KB_DIR = BASE_DIR / "ingestion" / "demo_kb"
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}")
-NIGHTLY_INGEST_HOUR = env_int("NIGHTLY_INGEST_HOUR", 2, minimum=0)
+
+
+# Ingestion: the nightly re-ingestion of every enabled source, and how politely pages are fetched.
+def _clock_time(name: str, default: str) -> tuple[int, int]:
+    raw = env_str(name, default)
+    try:
+        hour, minute = (int(part) for part in raw.split(":"))
+    except ValueError:
+        raise ConfigError(f"{name} must be HH:MM, got {raw!r}") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ConfigError(f"{name} must be a time of day (HH:MM), got {raw!r}")
+    return hour, minute
+
+
+INGEST_NIGHTLY_HOUR, INGEST_NIGHTLY_MINUTE = _clock_time("INGEST_NIGHTLY_AT", "02:30")
+INGEST_FETCH_TIMEOUT_S = env_float("INGEST_FETCH_TIMEOUT_S", 15.0)
+INGEST_MAX_BYTES = env_int("INGEST_MAX_BYTES", 20_000_000, minimum=1000)
+INGEST_MIN_INTERVAL_S = env_float("INGEST_MIN_INTERVAL_S", 1.0)
+INGEST_FETCH_RETRIES = env_int("INGEST_FETCH_RETRIES", 2, minimum=0)
+INGEST_RETRY_BACKOFF_S = env_float("INGEST_RETRY_BACKOFF_S", 2.0)
+INGEST_MAX_FAILED_SHARE = env_float("INGEST_MAX_FAILED_SHARE", 0.5)
+INGEST_STALE_DAYS = env_int("INGEST_STALE_DAYS", 7, minimum=1)
+INGEST_LOCK_TTL_S = env_int("INGEST_LOCK_TTL_S", 6 * 3600, minimum=60)
+MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
+MEDIA_URL = "media/"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5_000_000
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5_000_000
+
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE = {
-    "nightly-reingest-demo-kb": {
-        "task": "ingestion.tasks.ingest_path",
-        "schedule": crontab(hour=NIGHTLY_INGEST_HOUR, minute=0),
-        "kwargs": {"path": str(DEMO_KB_DIR)},
+    "nightly-reingest": {
+        "task": "ingestion.tasks.ingest_nightly",
+        "schedule": crontab(hour=INGEST_NIGHTLY_HOUR, minute=INGEST_NIGHTLY_MINUTE),
     }
 }

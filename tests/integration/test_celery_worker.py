@@ -28,7 +28,16 @@ def _broker_urls(kind: str, tmp: Path) -> tuple[str, str]:
 
 @pytest.fixture(params=["redis", "sqlite"])
 def worker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Celery, Path]]:
-    broker, backend = _broker_urls(request.param, tmp_path)
+    yield from _worker(request.param, tmp_path)
+
+
+@pytest.fixture
+def sqlite_worker(tmp_path: Path) -> Iterator[tuple[Celery, Path]]:
+    yield from _worker("sqlite", tmp_path)
+
+
+def _worker(kind: str, tmp_path: Path) -> Iterator[tuple[Celery, Path]]:
+    broker, backend = _broker_urls(kind, tmp_path)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -67,3 +76,67 @@ def test_ingestion_task_runs_on_a_real_worker(worker: tuple[Celery, Path]) -> No
     with sqlite3.connect(tmp / "db.sqlite3") as db:
         keys = {row[0] for row in db.execute("select key from ingestion_document")}
     assert keys == {"tax-class.fr", "tax-class.de"}
+
+
+def _copy_demo_kb(folder: Path, suffix: str = "") -> None:
+    folder.mkdir(exist_ok=True)
+    for page in sorted(settings.DEMO_KB_DIR.glob("*.md")):
+        (folder / page.name).write_text(page.read_text() + suffix)
+
+
+@pytest.mark.django_db
+def test_questions_keep_being_answered_while_a_worker_rebuilds(sqlite_worker: tuple[Celery, Path]) -> None:
+    """The web process queries the live generation during a full re-ingestion in a worker process."""
+    from assistant.retrieval import retrieve
+    from assistant.vector_index import EdgeIndex
+
+    client, tmp = sqlite_worker
+    folder = tmp / "kb"
+    _copy_demo_kb(folder)
+    first = client.send_task("ingestion.tasks.ingest_path", kwargs={"path": str(folder)}).get(timeout=300)
+    assert first["status"] == "succeeded" and first["points"]
+    index = EdgeIndex(tmp / "index")  # the web process's reader of the same index root
+    questions = [("How do I exchange my foreign driving licence?", "en"), ("Wie beantrage ich Kindergeld?", "de")]
+    assert retrieve(question=questions[0][0], language="en", index=index).kept  # warm: model loaded, shard open
+
+    # Every page changes: every chunk is re-embedded, so the rebuild takes a while.
+    _copy_demo_kb(folder, suffix="\n\nUpdated after the annual review of this procedure.\n")
+    pending = client.send_task("ingestion.tasks.ingest_path", kwargs={"path": str(folder)})
+    observed: list[tuple[str, int]] = []  # (generation, points) as the web process saw them
+    answered = 0
+    while not pending.ready():
+        for question, language in questions:
+            result = retrieve(question=question, language=language, index=index)
+            assert result.kept, "a question found nothing while the index was being rebuilt"
+            answered += 1
+        observed.append(index.live_points())
+    second = pending.get(timeout=10)
+    assert second["status"] == "succeeded" and second["changed"] == first["added"]
+    assert answered >= 2 and first["generation"] in {g for g, _ in observed}  # queries ran during the rebuild
+    complete = {first["generation"]: first["points"], second["generation"]: second["points"]}
+    assert all(complete.get(generation) == points for generation, points in observed)  # never a half-built one
+    assert index.current_generation() == second["generation"] and index.count() == second["points"]
+    result = retrieve(question="Was the procedure updated after the annual review?", language="en", index=index)
+    assert "Updated after the annual review" in " ".join(c.text for c in result.kept)  # the new text is live
+
+
+def test_unpublishing_reaches_answers_through_the_worker(sqlite_worker: tuple[Celery, Path]) -> None:
+    """An editor's unpublish is committed, then the refresh task on the worker rebuilds without it."""
+    from assistant.retrieval import retrieve
+    from assistant.vector_index import EdgeIndex
+
+    client, tmp = sqlite_worker
+    folder = tmp / "kb"
+    _copy_demo_kb(folder)
+    client.send_task("ingestion.tasks.ingest_path", kwargs={"path": str(folder)}).get(timeout=300)
+    index = EdgeIndex(tmp / "index")
+    question = "How do I exchange my foreign driving licence?"
+    assert retrieve(question=question, language="en", index=index).kept[0].document_key == "driving-licence-exchange.en"
+
+    with sqlite3.connect(tmp / "db.sqlite3") as db:
+        db.execute("update ingestion_document set status = 'draft' where procedure = 'driving-licence-exchange'")
+    report = client.send_task("ingestion.tasks.index_refresh").get(timeout=120)
+
+    assert report["status"] == "succeeded" and index.current_generation() == report["generation"]
+    kept = retrieve(question=question, language="en", index=index).kept
+    assert "driving-licence-exchange" not in {c.procedure for c in kept}

@@ -46,6 +46,19 @@ def test_beat_schedules_the_nightly_reingestion() -> None:
     from portal.celery import app
 
     app.loader.import_default_modules()  # what a worker does at start: autodiscover tasks
-    entry = app.conf.beat_schedule["nightly-reingest-demo-kb"]
-    assert entry["task"] == "ingestion.tasks.ingest_path"
-    assert "ingestion.tasks.ingest_path" in app.tasks
+    entry = app.conf.beat_schedule["nightly-reingest"]
+    assert entry["task"] == "ingestion.tasks.ingest_nightly"
+    assert "ingestion.tasks.ingest_nightly" in app.tasks
+    assert (entry["schedule"].hour, entry["schedule"].minute) == ({2}, {30})  # INGEST_NIGHTLY_AT default
+
+
+def test_nightly_time_is_parsed_strictly() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "INGEST_NIGHTLY_AT": "25:00", "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode != 0 and "INGEST_NIGHTLY_AT must be a time of day" in out.stderr

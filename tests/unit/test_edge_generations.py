@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.lexical import document_vector
@@ -68,3 +69,33 @@ def test_index_command_rolls_back_to_the_previous_generation(tmp_path: Path, set
     status = StringIO()
     call_command("index", "status", stdout=status)
     assert f"* {first}" in status.getvalue()
+
+
+def test_a_build_that_fails_midway_leaves_the_live_generation_and_no_debris(tmp_path: Path) -> None:
+    import pytest
+
+    index = EdgeIndex(tmp_path)
+    live, _ = index.build_generation([_point(1, "birth declaration")], dim=4)
+
+    def broken() -> Iterator[IndexPoint]:
+        yield _point(2, "tax class")
+        raise OSError("disk full while writing the generation")
+
+    with pytest.raises(OSError, match="disk full"):
+        index.build_generation(broken(), dim=4)
+    assert index.current_generation() == live
+    assert index.generations() == [live]  # the half-built directory is gone
+    assert [h.payload["text"] for h in index.hybrid_search(_query("birth"))] == ["birth declaration"]
+
+
+def test_a_generation_whose_smoke_query_finds_nothing_is_not_switched_to(tmp_path: Path) -> None:
+    import pytest
+
+    from assistant.vector_index import IndexBuildError
+
+    index = EdgeIndex(tmp_path)
+    live, _ = index.build_generation([_point(1, "birth declaration")], dim=4)
+    draft = IndexPoint(5, (0.0, 1.0, 0.0, 0.0), document_vector("tax", "en"), {"status": "draft", "text": "tax"})
+    with pytest.raises(IndexBuildError, match="smoke query"):
+        index.build_generation([draft], dim=4, smoke=[(0.0, 1.0, 0.0, 0.0)])
+    assert index.current_generation() == live and index.generations() == [live]

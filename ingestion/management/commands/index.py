@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from assistant.vector_index import IndexUnavailable, get_index
+from assistant.vector_index import IndexBuildError, IndexUnavailable, get_index
 from ingestion.indexing import index_rebuild
 
 
@@ -17,7 +17,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         index = get_index()
         if action == "rebuild":
-            build = index_rebuild(index=index)
+            try:
+                build = index_rebuild(index=index)
+            except IndexBuildError as exc:
+                raise CommandError(str(exc)) from exc
             self.stdout.write(f"live generation: {build.generation} ({build.points} points, {build.embedded} embedded)")
             return
         live = index.current_generation()
