@@ -21,6 +21,8 @@ def knowledge_base_write(*, folder: Path, documents: int) -> None:
         page = pages[number % len(pages)]
         text = page.read_text()
         text = re.sub(r"^procedure: (.+)$", rf"procedure: bench-{number:05d}-\1", text, count=1, flags=re.M)
+        # A distinct title puts every chunk's heading path apart: every chunk must be embedded.
+        text = re.sub(r'^title: "(.+)"$', rf'title: "\1 ({number})"', text, count=1, flags=re.M)
         # A unique sentence per page, so no chunk is an exact copy of another (all must be embedded).
         text += f"\n\nReference {number:05d}: this page is copy {number // len(pages)} of {page.stem}.\n"
         (folder / f"bench-{number:05d}-{page.name}").write_text(text)

@@ -73,6 +73,13 @@ class Source(models.Model):
         field, value = required[self.Kind(self.kind)]
         if not value:
             raise ValidationError({field: _("This kind of source needs this field.")})
+        if self.kind == self.Kind.UPLOAD and self.file and self.file.size > settings.INGEST_MAX_BYTES:
+            raise ValidationError(
+                {
+                    "file": _("This file is %(size)s bytes; the limit is %(limit)s bytes.")
+                    % {"size": self.file.size, "limit": settings.INGEST_MAX_BYTES}
+                }
+            )
         if self.kind == self.Kind.UPLOAD and not self.official_url:
             raise ValidationError({"official_url": _("An uploaded file needs the official page citizens are sent to.")})
 

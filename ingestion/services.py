@@ -70,7 +70,7 @@ class IngestReport:
             errors=tuple(run.errors),
             build=build,
             run_id=run.pk,
-            status=run.status,
+            status=str(run.status),
             failure=run.failure,
             transient=int(run.report.get("transient", 0)),
         )

@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.timezone import localtime
 
 from assistant.vector_index import IndexBuildError, IndexUnavailable, get_index
 from ingestion.indexing import index_rebuild
+from ingestion.models import IngestionRun
 
 
 class Command(BaseCommand):
@@ -39,3 +41,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{'*' if name == live else ' '} {name}")
         if live is None:
             self.stdout.write("no live generation: run `manage.py ingest PATH`")
+        else:
+            self.stdout.write(f"live: {live}, {index.count()} points")
+        for run in IngestionRun.objects.order_by("-started_at")[:5]:
+            counts = f"+{run.added} ~{run.changed} ={run.unchanged} -{run.removed} !{run.failed}"
+            when = f"{localtime(run.started_at):%Y-%m-%d %H:%M}"
+            self.stdout.write(f"run {run.pk} {when} {run.trigger} {run.status} {counts}")
