@@ -7,6 +7,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from assistant.lexical import document_vector
 from assistant.types import IndexPoint
 from assistant.vector_index import EdgeIndex, HybridQuery
@@ -52,6 +54,7 @@ def test_old_generations_are_pruned(tmp_path: Path) -> None:
     assert index.generations() == names[-3:]
 
 
+@pytest.mark.django_db  # `index status` lists the last ingestion runs
 def test_index_command_rolls_back_to_the_previous_generation(tmp_path: Path, settings: object) -> None:
     from io import StringIO
 
