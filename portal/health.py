@@ -1,0 +1,92 @@
+"""Health of the service and of each dependency, for load balancers and operators.
+
+``/healthz`` (liveness) says the process answers; it checks nothing else, so a dead dependency
+never gets healthy web processes restarted in a loop. ``/readyz`` (readiness) checks each
+dependency with a short timeout: the database, the index and the model are required to answer
+citizens; the broker only carries background work, so without it the service is degraded, not down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+from django.db import connection
+
+CHECK_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool
+    ms: float
+
+    def public(self) -> dict[str, object]:
+        return {"ok": self.ok, "detail": self.detail, "required": self.required, "ms": round(self.ms, 1)}
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+def _index() -> str:
+    from assistant.vector_index import get_index
+
+    generation, points = get_index().live_points()
+    if points == 0:
+        raise RuntimeError(f"live generation {generation} is empty")
+    return f"{generation}: {points} points"
+
+
+def _model() -> str:
+    if settings.LLM_BASE_URL:
+        response = httpx.get(f"{settings.LLM_BASE_URL.rstrip('/')}/models", timeout=CHECK_TIMEOUT_S)
+        response.raise_for_status()
+        return f"server {settings.LLM_BASE_URL} answers"
+    path = settings.LLM_MODEL_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}: run `manage.py fetch_model`")
+    return f"{path.name} ({path.stat().st_size // 1_000_000} MB)"
+
+
+def _broker() -> str:
+    from portal.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_S)
+        return conn.transport_cls if isinstance(conn.transport_cls, str) else type(conn.transport).__name__
+
+
+CHECKS: tuple[tuple[str, Callable[[], str], bool], ...] = (
+    ("database", _database, True),
+    ("index", _index, True),
+    ("model", _model, True),
+    ("broker", _broker, False),
+)
+
+
+def readiness_checks() -> list[Check]:
+    results = []
+    for name, probe, required in CHECKS:
+        started = time.perf_counter()
+        try:
+            detail, ok = probe(), True
+        except Exception as exc:  # every failure of a dependency is a "not ready" answer, never a 500
+            detail, ok = f"{type(exc).__name__}: {exc}"[:300], False
+        results.append(Check(name, ok, detail, required, (time.perf_counter() - started) * 1000))
+    return results
+
+
+def readiness_status(checks: list[Check]) -> str:
+    if any(c.required and not c.ok for c in checks):
+        return "unavailable"
+    return "degraded" if any(not c.ok for c in checks) else "ok"
