@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 DEPS_STAMP := $(VENV)/.deps-stamp
 TEST_DATABASE_URL ?= postgres://127.0.0.1:5432/test
 
-.PHONY: run test bench bootstrap deps model migrate demo-kb lint typecheck pytest pytest-postgres clean
+.PHONY: run test bench bootstrap deps model migrate demo-kb chromium lint typecheck pytest pytest-postgres clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON_SYS) >/dev/null || { echo "Python 3.11 ($(PYTHON_SYS)) is required"; exit 1; }
@@ -38,7 +38,11 @@ lint: deps
 typecheck: deps
 	$(VENV)/bin/mypy .
 
-pytest: model
+# Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y --no-install-recommends chromium chromium-driver; }
+
+pytest: model chromium
 	$(PY) -m pytest -v
 
 # The Django tests again, on PostgreSQL (database `test` on this machine; see README).

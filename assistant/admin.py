@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from assistant.models import Answer, Conversation
+from assistant.models import Answer, Conversation, Feedback
 
 
 class _ReadOnly:
@@ -50,6 +50,30 @@ class AnswerInline(_ReadOnly, admin.TabularInline):
         return Truncator(obj.question).chars(80)
 
 
+class FeedbackInline(_ReadOnly, admin.StackedInline):
+    """What the citizen said about this answer (the comment was checked for personal data)."""
+
+    model = Feedback
+    readonly_fields = ("rating", "reason", "comment", "created_at", "updated_at")
+    fields = readonly_fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ["rating", "reason", "question_short", "updated_at"]
+    list_filter = ["rating", "reason", "answer__language"]
+    search_fields = ["comment", "answer__question"]
+    readonly_fields = ("answer", "rating", "reason", "comment", "created_at", "updated_at")
+    fields = readonly_fields
+    list_select_related = ["answer"]
+
+    @admin.display(description=_("question"), ordering="answer__question")
+    def question_short(self, obj: Feedback) -> str:
+        return Truncator(obj.answer.question).chars(80)
+
+
 @admin.register(Conversation)
 class ConversationAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ["id", "ui_language", "answer_count", "created_at"]
@@ -70,7 +94,7 @@ class ConversationAdmin(_ReadOnly, admin.ModelAdmin):
 @admin.register(Answer)
 class AnswerAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ["question_short", "language", "status", "created_at"]
-    list_filter = ["status", "language"]
+    list_filter = ["status", "language", "feedback__rating", "feedback__reason"]
     search_fields = ["question"]
     date_hierarchy = "created_at"
     readonly_fields = (
@@ -86,6 +110,7 @@ class AnswerAdmin(_ReadOnly, admin.ModelAdmin):
         "raw_output_pretty",
     )
     fields = readonly_fields
+    inlines = [FeedbackInline]
 
     @admin.display(description=_("question"), ordering="question")
     def question_short(self, obj: Answer) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import atexit
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,68 @@ class LLMUnavailable(RuntimeError):
 class ChatMessage:
     role: str
     content: str
+
+
+QueueObserver = Callable[[int], None]
+_observers = threading.local()
+
+
+@contextmanager
+def observe_queue(observer: QueueObserver) -> Iterator[None]:
+    """While this runs, generations started by this thread report how many requests are ahead of them.
+
+    Thread-local, so the pipeline needs no knowledge of queues: the web view that streams an answer
+    installs an observer that turns positions into ``queue`` events.
+    """
+    previous = getattr(_observers, "current", None)
+    _observers.current = observer
+    try:
+        yield
+    finally:
+        _observers.current = previous
+
+
+def _notify_queue(ahead: int) -> None:
+    observer: QueueObserver | None = getattr(_observers, "current", None)
+    if observer is not None:
+        observer(ahead)
+
+
+class _TicketQueue:
+    """A first-come, first-served lock that knows each waiter's place in line.
+
+    ``threading.Lock`` is neither fair nor countable; tickets make both true.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the model (not counting the one being generated)."""
+        with self._cond:
+            return max(0, self._next_ticket - self._serving - 1)
+
+    @contextmanager
+    def turn(self, on_position: QueueObserver) -> Iterator[None]:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            reported = -1
+            while ticket != self._serving:
+                ahead = ticket - self._serving
+                if ahead != reported:
+                    on_position(ahead)
+                    reported = ahead
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._serving += 1
+                self._cond.notify_all()
 
 
 class LLM(Protocol):
@@ -41,8 +104,13 @@ class LlamaCppLLM:
         self._n_ctx, self._n_threads, self._n_gpu_layers = n_ctx, n_threads or None, n_gpu_layers
         self._model: Any = None
         self._load_lock = threading.Lock()
-        # llama.cpp contexts are not re-entrant: requests queue here.
-        self.generation_lock = threading.Lock()
+        # llama.cpp contexts are not re-entrant: requests queue here, in order of arrival.
+        self._queue = _TicketQueue()
+
+    @property
+    def waiting(self) -> int:
+        """How many requests are waiting for the model right now."""
+        return self._queue.waiting
 
     def _llama(self) -> Any:
         with self._load_lock:
@@ -64,7 +132,7 @@ class LlamaCppLLM:
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
         llama = self._llama()
-        with self.generation_lock:
+        with self._queue.turn(_notify_queue):
             chunks = llama.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 max_tokens=max_tokens,

@@ -52,3 +52,33 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return self.question[:80]
+
+
+class Feedback(models.Model):
+    """A citizen's verdict on one answer, kept with it for reviewers. The comment never holds personal data."""
+
+    class Rating(models.TextChoices):
+        UP = "up", _("Helpful")
+        DOWN = "down", _("Not helpful")
+
+    class Reason(models.TextChoices):
+        WRONG = "wrong", _("The answer is wrong")
+        OUTDATED = "outdated", _("The information is out of date")
+        NOT_MY_QUESTION = "not_my_question", _("It does not answer my question")
+        UNCLEAR = "unclear", _("The answer is hard to understand")
+        OTHER = "other", _("Something else")
+
+    answer = models.OneToOneField(Answer, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(_("rating"), max_length=4, choices=Rating.choices)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.rating} {self.reason}".strip()

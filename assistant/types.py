@@ -76,7 +76,7 @@ class Source:
         }
 
 
-EventKind = Literal["status", "sources", "token", "done", "error"]
+EventKind = Literal["status", "queue", "sources", "token", "done", "error"]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from portal.env import ConfigError, env_bool, env_float, env_int, env_list, env_path, env_str
@@ -54,7 +55,25 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Strict Content Security Policy: every script, style and font comes from this site, and no page has
+# inline script or style, so neither nonces nor 'unsafe-inline' are needed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "portal.urls"
 ASGI_APPLICATION = "portal.asgi.application"
@@ -151,6 +170,8 @@ LLM_N_GPU_LAYERS = env_int("LLM_N_GPU_LAYERS", 0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 320, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.1)
 QUESTION_MAX_CHARS = env_int("QUESTION_MAX_CHARS", 1000, minimum=50)
+# Conversations (questions, answers, feedback) are deleted this many days after they started.
+CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 90, minimum=1)
 
 DEMO_KB_DIR = BASE_DIR / "ingestion" / "demo_kb"
 
@@ -190,5 +211,9 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-reingest": {
         "task": "ingestion.tasks.ingest_nightly",
         "schedule": crontab(hour=INGEST_NIGHTLY_HOUR, minute=INGEST_NIGHTLY_MINUTE),
-    }
+    },
+    "purge-conversations": {
+        "task": "assistant.tasks.conversations_purge_daily",
+        "schedule": crontab(hour=3, minute=45),
+    },
 }

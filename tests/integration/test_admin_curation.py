@@ -513,3 +513,22 @@ def test_try_a_question_with_the_real_model(demo_kb_index: Path, admin: Client) 
     answer = page[page.index('id="trial-answer"') :]
     assert len(answer[answer.index(">") + 1 : answer.index("</div>")].strip()) > 20
     assert 'id="trial-cited"' in page
+
+
+def test_reviewers_read_citizen_feedback_with_its_answer(client: Any) -> None:
+    from django.contrib.auth.models import Group, User
+
+    from assistant.models import Answer, Conversation, Feedback
+
+    conversation = Conversation.objects.create(session_key="s", ui_language="en")
+    answer = Answer.objects.create(conversation=conversation, question="How do I register a birth?", language="en")
+    Feedback.objects.create(answer=answer, rating="down", reason="outdated", comment="The fee changed last year.")
+    reviewer = User.objects.create_user("reviewer-feedback", password="pw", is_staff=True)
+    reviewer.groups.add(Group.objects.get(name="Reviewer"))
+    client.force_login(reviewer)
+
+    page = client.get(f"/admin/assistant/answer/{answer.pk}/change/")
+    assert page.status_code == 200 and "The fee changed last year." in page.content.decode()
+    listing = client.get("/admin/assistant/feedback/?rating__exact=down")
+    assert listing.status_code == 200 and "How do I register a birth?" in listing.content.decode()
+    assert client.get(f"/admin/assistant/feedback/{answer.feedback.pk}/delete/").status_code == 403

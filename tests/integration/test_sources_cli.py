@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from tests.httpsite import Route, TestSite, make_docx, make_pdf
 
@@ -85,7 +86,9 @@ def test_an_oversize_upload_is_refused_with_a_clear_message(settings: Any) -> No
         file=SimpleUploadedFile("big.pdf", b"%PDF" + b"x" * 5000),
         official_url="https://guichet.public.lu/",
     )
-    with pytest.raises(ValidationError, match="5004 bytes; the limit is 1000 bytes"):
+    with translation.override("en"), pytest.raises(ValidationError, match="5004 bytes; the limit is 1000 bytes"):
+        source.full_clean()
+    with translation.override("de"), pytest.raises(ValidationError, match="5004 Bytes"):
         source.full_clean()
 
 
@@ -94,7 +97,7 @@ def test_a_source_missing_its_location_is_invalid() -> None:
 
     from ingestion.models import Source
 
-    with pytest.raises(ValidationError, match="needs this field"):
+    with translation.override("en"), pytest.raises(ValidationError, match="needs this field"):
         Source(name="no url", kind=Source.Kind.SITEMAP).full_clean()
 
 
