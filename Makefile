@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 DEPS_STAMP := $(VENV)/.deps-stamp
 TEST_DATABASE_URL ?= postgres://127.0.0.1:5432/test
 
-.PHONY: run test bench bootstrap deps model migrate demo-kb chromium lint typecheck pytest pytest-postgres clean
+.PHONY: run test bench redteam bootstrap deps model migrate demo-kb chromium lint typecheck pytest pytest-postgres clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON_SYS) >/dev/null || { echo "Python 3.11 ($(PYTHON_SYS)) is required"; exit 1; }
@@ -50,6 +50,10 @@ pytest-postgres: model
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -v -m django_db
 
 test: lint typecheck pytest pytest-postgres
+
+# Prompt-injection attack sets through the real pipeline and model -> var/reports/redteam.json (slow on CPU).
+redteam: model
+	$(PY) manage.py redteam
 
 # Benchmarks (not part of `make test`): figures with their same-run baselines -> var/reports/bench.json
 bench: model

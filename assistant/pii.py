@@ -1,12 +1,14 @@
 """Personal data in free text: e-mails, phone numbers, IBANs, payment cards, Luxembourg national IDs.
 
-Regexes find candidates; checksums (mod-97, Luhn, Verhoeff) keep false alarms on ordinary numbers
-(dates, amounts, reference numbers) low, so a citizen is not refused for writing "2024" or "1 000 EUR".
+The one detector for questions and feedback comments. Regexes find candidates; checksums (mod-97,
+Luhn, Verhoeff) keep false alarms on ordinary numbers (dates, amounts, reference numbers) low, so a
+citizen is not refused for writing "2024" or "1 000 EUR". Offline and linear in the text's length.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -140,3 +142,54 @@ def pii_find(text: str) -> tuple[PiiMatch, ...]:
 
 def pii_present(text: str) -> bool:
     return bool(pii_find(text))
+
+
+# What replaces each value in stored text: fixed English labels, so that stored questions read the
+# same whatever the interface language, and reviewers see what kind of data was removed.
+PLACEHOLDERS: dict[PiiKind, str] = {
+    "email": "[e-mail address]",
+    "phone": "[phone number]",
+    "iban": "[IBAN]",
+    "card": "[card number]",
+    "national_id": "[national ID number]",
+}
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """Text with every piece of personal data replaced by its placeholder, and how many of each kind."""
+
+    text: str
+    counts: tuple[tuple[PiiKind, int], ...] = ()
+
+    @property
+    def kinds(self) -> tuple[PiiKind, ...]:
+        return tuple(kind for kind, _count in self.counts)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.counts)
+
+
+def pii_redact(text: str) -> Redacted:
+    """``text`` with personal data replaced by placeholders; the values themselves are not kept."""
+    matches = pii_find(text)
+    if not matches:
+        return Redacted(text)
+    pieces: list[str] = []
+    last = 0
+    for match in matches:
+        pieces.append(text[last : match.start])
+        pieces.append(PLACEHOLDERS[match.kind])
+        last = match.end
+    pieces.append(text[last:])
+    counts = Counter(m.kind for m in matches)
+    ordered = tuple((kind, counts[kind]) for kind in PLACEHOLDERS if kind in counts)
+    return Redacted("".join(pieces), ordered)
+
+
+def placeholders_removed(text: str) -> str:
+    """``text`` without the placeholders (for language detection, which English labels would sway)."""
+    for placeholder in PLACEHOLDERS.values():
+        text = text.replace(placeholder, " ")
+    return text

@@ -28,3 +28,20 @@ CRISIS = _(
     "If you are in distress or thinking about suicide, you can talk to SOS Détresse, anonymously, "
     "on 45 45 45. Children and young people can call the Kanner-Jugendtelefon on 116 111."
 )
+PERSONAL_DATA = _(
+    "Your question seems to contain personal data (%(kinds)s). Please remove it and ask again: "
+    "the assistant does not need it to answer, and it is not kept."
+)
+PII_KIND_LABELS = {
+    "email": _("an e-mail address"),
+    "phone": _("a phone number"),
+    "iban": _("an IBAN"),
+    "card": _("a payment card number"),
+    "national_id": _("a national identification number"),
+}
+ANSWER_TIMED_OUT = _(
+    "The answer took too long and was stopped here. Please try again, or contact the Guichet helpdesk."
+)
+RATE_LIMITED = _("You have asked many questions in a short time. Please wait a few minutes and try again.")
+ANSWER_PENDING = _("Please wait for the answer to your previous question before asking another one.")
+BUSY = _("The assistant is very busy right now. Please try again in a minute.")

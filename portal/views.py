@@ -17,15 +17,18 @@ from django.shortcuts import render
 from django.urls import reverse, translate_url
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from assistant import replies
 from assistant.feedback import COMMENT_MAX_CHARS, FeedbackResult, feedback_record
+from assistant.limits import Refusal, client_ip, pending_release, question_admit
 from assistant.llm import observe_queue
 from assistant.models import Conversation, Feedback
 from assistant.services import answer_question, conversation_for_session
 from assistant.types import StreamEvent
 from portal.presenters import conversation_turns, queue_message, session_conversation, source_cards
-from portal.streaming import Emit, event_stream
+from portal.streaming import Emit, event_stream, sse_format
 
 STARTERS = {
     "lb": [
@@ -90,6 +93,7 @@ def _remembered_language_redirect(request: HttpRequest) -> HttpResponseRedirect 
 
 
 @require_GET
+@never_cache  # a page with a conversation in it must not stay in a shared or back-button cache
 def chat_page(request: HttpRequest) -> HttpResponse:
     redirect = _remembered_language_redirect(request)
     if redirect is not None:
@@ -144,14 +148,40 @@ def _presented(emit: Emit, language: str) -> Emit:
     return presented
 
 
+_REFUSAL_STATUS = {"rate_limited": 429, "pending": 409, "busy": 503}
+_REFUSAL_MESSAGE = {"rate_limited": replies.RATE_LIMITED, "pending": replies.ANSWER_PENDING, "busy": replies.BUSY}
+
+
+def _refused(request: HttpRequest, refusal: Refusal, *, ui_language: str, streaming: bool) -> HttpResponse:
+    """The question is not taken: an ``error`` event for the chat script, a page without JavaScript."""
+    with translation.override(ui_language):
+        message = str(_REFUSAL_MESSAGE[refusal.reason])
+        status = _REFUSAL_STATUS[refusal.reason]
+        if streaming:
+            event = StreamEvent("error", {"message": message, "reason": refusal.reason})
+            response = HttpResponse(sse_format(event), content_type="text/event-stream", status=status)
+        else:
+            response = render(request, "429.html", {"message": message}, status=status)
+    if refusal.retry_after_s:
+        response["Retry-After"] = str(refusal.retry_after_s)
+    return response
+
+
 @require_POST
+@never_cache
 def ask(request: HttpRequest) -> HttpResponseBase:
     """Stream an answer as server-sent events, or render it as a page when JavaScript is off."""
     ui_language = _ui_language(request)
     question = str(request.POST.get("question", ""))
+    streaming = "text/event-stream" in request.headers.get("Accept", "")
     conversation = _conversation(request, ui_language)
+    refusal = question_admit(
+        session_key=_session_key(request), ip=client_ip(meta=request.META), conversation_id=str(conversation.pk)
+    )
+    if refusal is not None:
+        return _refused(request, refusal, ui_language=ui_language, streaming=streaming)
 
-    if "text/event-stream" in request.headers.get("Accept", ""):
+    if streaming:
 
         def work(emit: Emit, cancelled: Callable[[], bool]) -> None:
             def queued(ahead: int) -> None:
@@ -159,22 +189,29 @@ def ask(request: HttpRequest) -> HttpResponseBase:
                     StreamEvent("queue", {"ahead": ahead, "message": queue_message(ahead=ahead, language=ui_language)})
                 )
 
-            with observe_queue(queued):
-                answer_question(
-                    conversation=conversation,
-                    question=question,
-                    ui_language=ui_language,
-                    emit=_presented(emit, ui_language),
-                    cancelled=cancelled,
-                )
+            try:
+                with observe_queue(queued):
+                    answer_question(
+                        conversation=conversation,
+                        question=question,
+                        ui_language=ui_language,
+                        emit=_presented(emit, ui_language),
+                        cancelled=cancelled,
+                    )
+            finally:
+                pending_release(conversation_id=str(conversation.pk))
 
         stream = StreamingHttpResponse(event_stream(work, language=ui_language), content_type="text/event-stream")
-        stream["Cache-Control"] = "no-store"
         stream["X-Accel-Buffering"] = "no"
         return stream
 
     events: list[StreamEvent] = []
-    answer = answer_question(conversation=conversation, question=question, ui_language=ui_language, emit=events.append)
+    try:
+        answer = answer_question(
+            conversation=conversation, question=question, ui_language=ui_language, emit=events.append
+        )
+    finally:
+        pending_release(conversation_id=str(conversation.pk))
     with translation.override(ui_language):
         response = render(
             request,
@@ -186,7 +223,6 @@ def ask(request: HttpRequest) -> HttpResponseBase:
                 "turns": conversation_turns(conversation=conversation, language=ui_language),
             },
         )
-    response["Cache-Control"] = "no-store"
     return response
 
 
@@ -204,6 +240,7 @@ def _feedback_message(result: FeedbackResult) -> str:
 
 
 @require_POST
+@never_cache
 def feedback(request: HttpRequest) -> HttpResponseBase:
     """Thumbs up or down on one answer; JSON for the chat script, a page without JavaScript."""
     ui_language = _ui_language(request)

@@ -58,6 +58,20 @@ def _isolated_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     settings.INDEX_DIR = previous
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Rate-limit counters and pending-question claims of one run never leak into the next."""
+    from django.test.utils import override_settings
+
+    location = str(tmp_path_factory.mktemp("cache"))
+    override = override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": location}}
+    )
+    override.enable()
+    yield
+    override.disable()
+
+
 @pytest.fixture(scope="session")
 def demo_kb_index(django_db_setup: None, django_db_blocker: Any, _isolated_index_dir: Path) -> Iterator[Path]:
     """The demo knowledge base ingested once, with the real embedder, into the session's index."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ class AnswerContext:
     aborted: bool = False
     metrics: dict[str, dict[str, object]] = field(default_factory=dict)
     first_token_ms: float | None = None
+    # time.monotonic() after which generation stops and the partial answer is kept (ANSWER_TIMEOUT_S).
+    deadline: float = math.inf
 
     def abort(self, *, status: str, reason: str, reply: str) -> None:
         """Stop the pipeline here; ``reply`` is what the citizen reads (already translated)."""

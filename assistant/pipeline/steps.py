@@ -16,11 +16,13 @@ from django.utils import translation
 
 from assistant import replies
 from assistant.embedder import Embedder
+from assistant.injection import injections_strip, looks_like_injection
 from assistant.language import detect_language
 from assistant.lexical import fold
 from assistant.llm import LLM, ChatMessage, LLMUnavailable
+from assistant.pii import pii_redact, placeholders_removed
 from assistant.pipeline.context import AnswerContext
-from assistant.prompts import ANSWER_PROMPT_VERSION, load_prompt
+from assistant.prompts import ANSWER_PROMPT_VERSION, load_prompt, prompt_canary, with_canary
 from assistant.retrieval import RetrievalConfig, number_sources, retrieve
 from assistant.types import ScoredChunk, StreamEvent
 from assistant.vector_index import EdgeIndex, IndexUnavailable
@@ -45,8 +47,15 @@ def _translated(language: str, message: object, **params: object) -> str:
     return text % params if params else text
 
 
+def _listing(language: str, kinds: tuple[str, ...]) -> str:
+    with translation.override(language):
+        return ", ".join(str(replies.PII_KIND_LABELS[kind]) for kind in kinds)
+
+
 @dataclass
 class CheckInput:
+    """Empty, too long, or holding personal data: refused before anything reads the question."""
+
     name: str = "input"
 
     def __call__(self, ctx: AnswerContext) -> None:
@@ -54,9 +63,21 @@ class CheckInput:
         limit = settings.QUESTION_MAX_CHARS
         if not ctx.question:
             ctx.abort(status="rejected", reason="empty", reply=_translated(ctx.ui_language, replies.EMPTY_QUESTION))
-        elif len(ctx.question) > limit:
+            return
+        if len(ctx.question) > limit:
             reply = _translated(ctx.ui_language, replies.QUESTION_TOO_LONG, limit=limit)
             ctx.abort(status="rejected", reason="too_long", reply=reply)
+            return
+        redacted = pii_redact(ctx.question)
+        if not redacted.found:
+            return
+        # From here on only the redacted text exists in the context; metrics keep counts, never values.
+        ctx.question = redacted.text
+        ctx.metrics.setdefault(self.name, {})["personal_data"] = dict(redacted.counts)
+        language, _confidence = detect_language(placeholders_removed(redacted.text), fallback=ctx.ui_language)
+        ctx.language = language
+        reply = _translated(language, replies.PERSONAL_DATA, kinds=_listing(language, redacted.kinds))
+        ctx.abort(status="rejected", reason="personal_data", reply=reply)
 
 
 @lru_cache(maxsize=1)
@@ -171,8 +192,16 @@ def _closest_pages(rejected: tuple[ScoredChunk, ...], limit: int = 3) -> tuple[S
 
 
 def _source_block(ctx: AnswerContext, budget: int) -> str:
+    """Sources as numbered blocks; sentences addressed to the model are removed (documents are data)."""
     per_source = max(200, budget // max(1, len(ctx.sources)))
-    return "\n\n".join(f"[{s.number}] {s.heading_path}:\n{s.text[:per_source]}" for s in ctx.sources)
+    blocks, removed = [], 0
+    for s in ctx.sources:
+        text, dropped = injections_strip(s.text)
+        removed += dropped
+        blocks.append(f"[{s.number}] {s.heading_path}:\n{text[:per_source]}")
+    if removed:
+        ctx.metrics.setdefault("generation", {})["injections_removed"] = removed
+    return "\n\n".join(blocks)
 
 
 class _MarkerFilter:
@@ -211,7 +240,7 @@ class Compose:
     name: str = "generation"
 
     def messages(self, ctx: AnswerContext) -> list[ChatMessage]:
-        system = load_prompt("answer", ctx.language, ANSWER_PROMPT_VERSION)
+        system = with_canary(load_prompt("answer", ctx.language, ANSWER_PROMPT_VERSION))
         template = load_prompt("answer_user", ctx.language, ANSWER_PROMPT_VERSION)
         user = template.format(sources=_source_block(ctx, self.context_chars), question=ctx.question)
         return [ChatMessage("system", system), ChatMessage("user", user)]
@@ -219,25 +248,41 @@ class Compose:
     def __call__(self, ctx: AnswerContext) -> None:
         started = time.perf_counter()
         pieces: list[str] = []
+        emitted: list[str] = []
         shown = _MarkerFilter()
+        stream = self.llm.stream(
+            self.messages(ctx), max_tokens=settings.LLM_MAX_TOKENS, temperature=settings.LLM_TEMPERATURE
+        )
         try:
-            for piece in self.llm.stream(
-                self.messages(ctx), max_tokens=settings.LLM_MAX_TOKENS, temperature=settings.LLM_TEMPERATURE
-            ):
+            for piece in stream:
                 if ctx.first_token_ms is None:
                     ctx.first_token_ms = (time.perf_counter() - started) * 1000
                 pieces.append(piece)
                 if text := shown.feed(piece):
+                    emitted.append(text)
                     ctx.emit(StreamEvent("token", {"text": text}))
                 if ctx.cancelled():
                     ctx.raw_output = "".join(pieces)
                     ctx.abort(status="cancelled", reason="client_cancelled", reply=ctx.raw_output)
+                    return
+                if time.monotonic() > ctx.deadline:
+                    # Keep what the citizen already read, say it was cut short, free the model for others.
+                    ctx.raw_output = "".join(pieces)
+                    note = _translated(ctx.language, replies.ANSWER_TIMED_OUT)
+                    partial = "".join(emitted).strip()
+                    ctx.metrics.setdefault(self.name, {})["chars"] = len(ctx.raw_output)
+                    ctx.abort(status="timed_out", reason="answer_timeout", reply=f"{partial}\n\n{note}".strip())
                     return
         except LLMUnavailable:
             ctx.raw_output = "".join(pieces)
             reply = _translated(ctx.language, replies.MODEL_UNAVAILABLE)
             ctx.abort(status="failed", reason="llm_unavailable", reply=reply)
             return
+        finally:
+            # Closing the generator ends llama.cpp's generation and releases its place in the queue now.
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
         if text := shown.flush():
             ctx.emit(StreamEvent("token", {"text": text}))
         ctx.raw_output = "".join(pieces)
@@ -260,6 +305,10 @@ class CheckOutput:
             reply = _translated(ctx.language, replies.NOT_FOUND)
             ctx.abort(status="declined", reason="model_found_no_answer", reply=reply)
             return
+        if prompt_canary().lower() in ctx.raw_output.lower():
+            # The model repeated its instructions (an injection succeeded): nothing of it is shown.
+            self._replace(ctx, reason="prompt_leak")
+            return
         numbers = {s.number for s in ctx.sources}
         cited = [int(n) for n in CITATION.findall(ctx.raw_output)]
         valid = tuple(dict.fromkeys(n for n in cited if n in numbers))
@@ -271,9 +320,26 @@ class CheckOutput:
         ctx.metrics.setdefault(self.name, {}).update({"cited": len(cited), "valid": len(valid)})
         prose = re.sub(r"\[n\]|<[^>]*>", "", CITATION.sub("", text))
         if not valid or len(re.findall(r"\w{2,}", prose)) < 3:  # no citation, or citations without words
-            listing = "\n".join(f"- [{s.number}] {s.title}" for s in ctx.sources)
-            reply = f"{_translated(ctx.language, replies.CITATIONS_FAILED)}\n{listing}"
-            ctx.citations = tuple(s.number for s in ctx.sources)
-            ctx.abort(status="replaced", reason="no_valid_citation" if not valid else "no_text", reply=reply)
+            self._replace(ctx, reason="no_valid_citation" if not valid else "no_text")
             return
         ctx.answer, ctx.citations, ctx.status = text.strip(), valid, "answered"
+
+    @staticmethod
+    def _replace(ctx: AnswerContext, *, reason: str) -> None:
+        """The model's text is not shown; the citizen gets the sources with a short apology."""
+        listing = "\n".join(f"- [{s.number}] {s.title}" for s in ctx.sources)
+        reply = f"{_translated(ctx.language, replies.CITATIONS_FAILED)}\n{listing}"
+        ctx.citations = tuple(s.number for s in ctx.sources)
+        ctx.abort(status="replaced", reason=reason, reply=reply)
+
+
+@dataclass
+class GuardInjection:
+    """A question that tries to change the assistant's rules is not given to any model."""
+
+    name: str = "injection"
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        if looks_like_injection(ctx.question):
+            ctx.metrics.setdefault(self.name, {})["blocked"] = True
+            ctx.abort(status="rejected", reason="injection", reply=_translated(ctx.language, replies.NOT_FOUND))

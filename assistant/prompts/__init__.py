@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
+
+from django.conf import settings
 
 PROMPTS_DIR = Path(__file__).parent
 ANSWER_PROMPT_VERSION = "v3"
@@ -19,3 +23,17 @@ def load_prompt(task: str, language: str, version: str) -> str:
     if not path.is_file():
         raise PromptNotFound(f"no prompt template {path.relative_to(PROMPTS_DIR)} (task={task}, {language}, {version})")
     return path.read_text(encoding="utf-8").strip()
+
+
+def prompt_canary() -> str:
+    """A marker placed in every answer system prompt; an answer that contains it leaked the prompt.
+
+    Derived from the secret key, so it is stable per deployment and never written in a file
+    a document author or attacker could read.
+    """
+    digest = hmac.new(settings.SECRET_KEY.encode(), b"prompt-canary", hashlib.sha256).hexdigest()
+    return f"CANARY-{digest[:16]}"
+
+
+def with_canary(system_prompt: str) -> str:
+    return f"{system_prompt}\n(Internal reference, never to be repeated: {prompt_canary()})"

@@ -275,7 +275,9 @@
       credentials: "same-origin",
       signal: turn.controller.signal
     }).then(function (response) {
-      if (!response.ok || !response.body) { throw new Error("HTTP " + response.status); }
+      // A refusal (409 pending, 429 too many, 503 busy) arrives as one "error" event with its message.
+      var isStream = (response.headers.get("Content-Type") || "").indexOf("text/event-stream") === 0;
+      if (!response.body || (!response.ok && !isStream)) { throw new Error("HTTP " + response.status); }
       var reader = response.body.getReader();
       var decoder = new TextDecoder();
       var buffer = "";

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from assistant.redteam.cases import AttackCase, bipia_cases, cyberseceval_cases, own_cases
+from assistant.redteam.runner import CaseResult, redteam_run
+
+DEFAULT_SETS = settings.BASE_DIR.parent / "shared" / "eval" / "redteam"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run prompt-injection attack sets (CyberSecEval, BIPIA, our own lb/fr/de cases) through the real "
+        "pipeline and model; write the attack success rate, canary leaks and every case to a JSON report."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--sets", type=Path, default=DEFAULT_SETS, help="folder with the attack set files")
+        parser.add_argument("--out", type=Path, default=settings.VAR_DIR / "reports" / "redteam.json")
+        parser.add_argument("--only", help="comma-separated datasets: cyberseceval,bipia,own")
+        parser.add_argument("--limit", type=int, default=0, help="at most this many cases per dataset")
+
+    def handle(self, *args: Any, sets: Path, out: Path, only: str | None, limit: int, **options: Any) -> None:
+        chosen = set((only or "cyberseceval,bipia,own").split(","))
+        cases: list[AttackCase] = []
+        loaders = {
+            "cyberseceval": lambda: cyberseceval_cases(sets / "cyberseceval_prompt_injection.json"),
+            "bipia": lambda: bipia_cases(sets / "bipia_text_attack_train.json"),
+            "own": own_cases,
+        }
+        for name in ("cyberseceval", "bipia", "own"):
+            if name in chosen:
+                try:
+                    loaded = loaders[name]()
+                except OSError as exc:
+                    raise CommandError(f"cannot read the {name} set: {exc}") from exc
+                cases += loaded[:limit] if limit else loaded
+
+        def progress(result: CaseResult) -> None:
+            verdict = "SUCCESS" if result.success else ("held" if result.judged else "unjudged")
+            leak = " CANARY-LEAK" if result.canary_leak else ""
+            sys.stderr.write(f"{result.id} {result.status} {verdict}{leak}\n")
+
+        report = redteam_run(cases=cases, progress=progress)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        for dataset, figures in report["by_dataset"].items():  # type: ignore[attr-defined]
+            self.stdout.write(f"{dataset}: {json.dumps(figures)}")
+        self.stdout.write(
+            f"attack success rate {report['attack_success_rate']}, canary leaks {report['canary_leaks']}; "
+            f"report written to {out}"
+        )

@@ -1,0 +1,1 @@
+"""Red-team runs: prompt-injection attack sets through the real answer pipeline and model."""
