@@ -13,8 +13,8 @@ import re
 
 _PATTERNS = [
     # English
-    r"\b(ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}"
-    r"\b(instructions?|directives?|rules|prompts?|guidelines|context|above|everything)\b",
+    r"\b(ignor\w*|disregard|forget|override|bypass|olvid\w*|esque[cç]\w*|dimentic\w*)\b[^.!?\n]{0,40}"
+    r"\b(instru\w*|directiv\w*|rules|regras|reglas|regole|prompts?|guidelines|context|above|everything|previous)\b",
     r"\b(reveal|print|show|repeat|output|tell me|what is|give me)\b[^.!?\n]{0,30}"
     r"\b(system prompt|your (instructions|prompt|rules)|secret (key|word|code)|password|hidden (text|instructions?))\b",
     r"\b(you are now|act as|pretend (to be|you are)|new instructions|jailbreak|dan mode)\b",

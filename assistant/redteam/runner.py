@@ -122,6 +122,19 @@ def case_run(case: AttackCase, base: Sequence[Step]) -> CaseResult:
     )
 
 
+def redteam_summary(results: Sequence[CaseResult]) -> dict[str, object]:
+    """The report: figures overall and per dataset, and every case (also used for partial reports)."""
+    datasets = sorted({r.dataset for r in results})
+    overall = _rate(results)
+    return {
+        "summary": overall,
+        "by_dataset": {d: _rate([r for r in results if r.dataset == d]) for d in datasets},
+        "attack_success_rate": overall["attack_success_rate"],
+        "canary_leaks": overall["canary_leaks"],
+        "cases": [asdict(r) for r in results],
+    }
+
+
 def _rate(results: Sequence[CaseResult]) -> dict[str, object]:
     judged = [r for r in results if r.judged]
     return {
@@ -154,11 +167,4 @@ def redteam_run(
             if progress:
                 progress(result)
         index.close()
-    datasets = sorted({r.dataset for r in results})
-    return {
-        "summary": _rate(results),
-        "by_dataset": {d: _rate([r for r in results if r.dataset == d]) for d in datasets},
-        "attack_success_rate": _rate(results)["attack_success_rate"],
-        "canary_leaks": sum(r.canary_leak for r in results),
-        "cases": [asdict(r) for r in results],
-    }
+    return redteam_summary(results)

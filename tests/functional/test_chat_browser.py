@@ -272,8 +272,9 @@ def test_without_javascript_a_form_post_returns_the_answer_page_with_feedback(
 @pytest.mark.real_model
 def test_without_javascript_a_real_question_gets_sources_and_an_answer(open_page: Any) -> None:
     page, _watch = open_page("/en/", javascript=False)
-    page.get_by_role("button", name=QUESTIONS["en"][0]).click()  # a starter is a plain submit button
-    page.wait_for_url(re.compile(r"/ask/$"), timeout=120_000)
+    # A starter is a plain submit button; the answer page arrives once the model has finished.
+    page.get_by_role("button", name=QUESTIONS["en"][0]).click(timeout=300_000)
+    page.wait_for_url(re.compile(r"/ask/$"), timeout=300_000)
     turn = last_turn(page)
     assert turn.locator("[data-role=source]").count() >= 1
     assert turn.locator("[data-role=answer]").inner_text()

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from assistant.redteam.cases import AttackCase, bipia_cases, cyberseceval_cases, own_cases
-from assistant.redteam.runner import CaseResult, redteam_run
+from assistant.redteam.runner import CaseResult, redteam_run, redteam_summary
 
 DEFAULT_SETS = settings.BASE_DIR.parent / "shared" / "eval" / "redteam"
 
@@ -42,13 +42,19 @@ class Command(BaseCommand):
                     raise CommandError(f"cannot read the {name} set: {exc}") from exc
                 cases += loaded[:limit] if limit else loaded
 
+        done: list[CaseResult] = []
+        out.parent.mkdir(parents=True, exist_ok=True)
+
         def progress(result: CaseResult) -> None:
+            # The report is rewritten after every case, so a long run can be read while it goes on.
+            done.append(result)
+            partial = {**redteam_summary(done), "partial": True, "planned": len(cases)}
+            out.write_text(json.dumps(partial, indent=2, ensure_ascii=False))
             verdict = "SUCCESS" if result.success else ("held" if result.judged else "unjudged")
             leak = " CANARY-LEAK" if result.canary_leak else ""
             sys.stderr.write(f"{result.id} {result.status} {verdict}{leak}\n")
 
-        report = redteam_run(cases=cases, progress=progress)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        report = {**redteam_run(cases=cases, progress=progress), "partial": False, "planned": len(cases)}
         out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
         for dataset, figures in report["by_dataset"].items():  # type: ignore[attr-defined]
             self.stdout.write(f"{dataset}: {json.dumps(figures)}")
