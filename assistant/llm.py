@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -146,13 +147,32 @@ class LlamaCppLLM:
 
 
 class OpenAICompatibleLLM:
-    """A llama.cpp (or any OpenAI-compatible) server: streaming chat completions over HTTP."""
+    """An OpenAI-compatible chat server (llama.cpp's, llama-cpp-python's, vLLM...), streamed over HTTP.
 
-    def __init__(self, base_url: str, *, model: str = "default", timeout_s: float = 60.0) -> None:
+    Tested against a real ``python -m llama_cpp.server`` (tests/integration/test_llm_server.py).
+    Failure contract: every way the server can fail (refused, silent, killed mid-stream, HTTP error,
+    garbled stream) raises ``LLMUnavailable``, so the pipeline stores a failed answer with what
+    was produced so far. Only *connecting* is retried: once the request has been sent, the server
+    may already be generating, and a retry would run (and bill a slot for) the generation twice.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str = "default",
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+        connect_retries: int = 2,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
         self.name = f"{model}@{base_url}"
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
-        self._timeout = timeout_s
+        self._timeout_s = timeout_s
+        self._connect_timeout_s = min(connect_timeout_s, timeout_s)
+        self._connect_retries = connect_retries
+        self._backoff_s = retry_backoff_s
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
         import httpx
@@ -164,20 +184,68 @@ class OpenAICompatibleLLM:
             "temperature": temperature,
             "stream": True,
         }
-        try:
-            with httpx.stream("POST", self._url, json=body, timeout=self._timeout) as response:
-                response.raise_for_status()
-                for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        return
-                    piece = json.loads(data)["choices"][0]["delta"].get("content")
-                    if piece:
-                        yield piece
-        except httpx.HTTPError as exc:
-            raise LLMUnavailable(f"LLM server {self._url} failed: {exc}") from exc
+        # ``read`` bounds the silence between two streamed pieces (and prompt evaluation before the
+        # first), not the whole answer: a long answer that keeps streaming is fine, a server that
+        # stops talking is not. Connecting gets a short timeout of its own, since it is retried.
+        timeout = httpx.Timeout(self._timeout_s, connect=self._connect_timeout_s)
+        # A fresh client per answer: no pooled keep-alive connection that the server may have
+        # closed meanwhile (a failure on one would look like a failure after sending).
+        # trust_env=False: the model server is an internal service, never reached through the
+        # HTTP(S)_PROXY meant for the outside world.
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            request = client.build_request("POST", self._url, json=body)
+            response = self._send(client, request)
+            try:
+                yield from self._pieces(response)
+            except httpx.HTTPError as exc:
+                raise LLMUnavailable(f"LLM server {self._url} failed while streaming: {exc!r}") from exc
+            finally:
+                response.close()
+
+    def _send(self, client: Any, request: Any) -> Any:
+        """Send the request, retrying only when no connection could be made (nothing was sent)."""
+        import httpx
+
+        attempts = 1 + max(0, self._connect_retries)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == attempts:
+                    raise LLMUnavailable(
+                        f"LLM server {self._url} unreachable after {attempts} attempts: {exc!r}"
+                    ) from exc
+                time.sleep(self._backoff_s * 2 ** (attempt - 1))
+                continue
+            except httpx.HTTPError as exc:  # sent, then timed out or cut: never retried
+                raise LLMUnavailable(f"LLM server {self._url} failed: {exc!r}") from exc
+            if response.status_code != 200:
+                detail = response.read()[:300].decode(errors="replace")
+                response.close()
+                raise LLMUnavailable(f"LLM server {self._url} answered {response.status_code}: {detail}")
+            return response
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _pieces(self, response: Any) -> Iterator[str]:
+        finished = False
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            try:
+                choice = json.loads(data)["choices"][0]
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                raise LLMUnavailable(f"LLM server {self._url} sent an unreadable chunk: {data[:200]!r}") from exc
+            finished = finished or bool(choice.get("finish_reason"))
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                yield piece
+        # A stream that stops without [DONE] or a finish reason was cut (proxy, crash): the answer
+        # is truncated, and a truncated answer must not be shown as a complete one.
+        if not finished:
+            raise LLMUnavailable(f"LLM server {self._url} closed the stream before the answer was complete")
 
 
 class ScriptedLLM:
@@ -197,7 +265,7 @@ class ScriptedLLM:
 @lru_cache(maxsize=1)
 def get_llm() -> LLM:
     if settings.LLM_BASE_URL:
-        return OpenAICompatibleLLM(settings.LLM_BASE_URL)
+        return OpenAICompatibleLLM(settings.LLM_BASE_URL, timeout_s=settings.LLM_TIMEOUT_S)
     return LlamaCppLLM(
         settings.LLM_MODEL_PATH,
         n_ctx=settings.LLM_N_CTX,

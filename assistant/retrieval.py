@@ -14,7 +14,7 @@ import yaml
 from assistant import lexical
 from assistant.embedder import Embedder, get_embedder
 from assistant.types import LANGUAGES, RetrievalResult, ScoredChunk, Source
-from assistant.vector_index import EdgeIndex, Hit, HybridQuery, get_index
+from assistant.vector_index import Hit, HybridQuery, VectorIndex, get_index
 
 _CONFIG_FILE = Path(__file__).with_name("retrieval.yaml")
 PUBLISHED = ("status", "published")
@@ -63,7 +63,7 @@ def _scored(hit: Hit, rank: int, queries: tuple[tuple[float, ...], ...]) -> Scor
 
 
 def _in_language(
-    candidates: list[ScoredChunk], language: str, query: HybridQuery, index: EdgeIndex
+    candidates: list[ScoredChunk], language: str, query: HybridQuery, index: VectorIndex
 ) -> list[ScoredChunk]:
     """Swap each procedure's chunks for its version in the citizen's language where one exists."""
     result: list[ScoredChunk] = []
@@ -95,7 +95,7 @@ def retrieve(
     question: str,
     language: str,
     variants: dict[str, str] | None = None,
-    index: EdgeIndex | None = None,
+    index: VectorIndex | None = None,
     embedder: Embedder | None = None,
     config: RetrievalConfig | None = None,
 ) -> RetrievalResult:

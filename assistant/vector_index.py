@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from qdrant_edge import (
     CountRequest,
@@ -79,6 +80,31 @@ class HybridQuery:
     # ranks every page written in the question's language first; per-language lists cancel that.
     dense_languages: tuple[str, ...] = ()
     lexical_weight: float = 1.0
+
+
+class VectorIndex(Protocol):
+    """What retrieval and ingestion need from an index: ``EdgeIndex`` or ``QdrantServerIndex``.
+
+    Generation names sort in build order; ``activate`` makes an older one live (rollback).
+    """
+
+    def current_generation(self) -> str | None: ...
+
+    def generations(self) -> list[str]: ...
+
+    def build_generation(
+        self, points: Iterable[IndexPoint], *, dim: int, smoke: Sequence[tuple[float, ...]] = ()
+    ) -> tuple[str, int]: ...
+
+    def activate(self, name: str) -> None: ...
+
+    def hybrid_search(self, query: HybridQuery) -> list[Hit]: ...
+
+    def count(self) -> int: ...
+
+    def live_points(self) -> tuple[str, int]: ...
+
+    def close(self) -> None: ...
 
 
 def _filter(must: Iterable[tuple[str, str]]) -> Filter | None:
@@ -281,14 +307,23 @@ def _to_point(point: IndexPoint) -> Point:
     )
 
 
-_INDEXES: dict[Path, EdgeIndex] = {}
+_INDEXES: dict[Path | str, VectorIndex] = {}
 _INDEXES_LOCK = threading.Lock()
 
 
-def get_index(root: Path | None = None) -> EdgeIndex:
-    """One reader per index root and process."""
+def get_index(root: Path | None = None) -> VectorIndex:
+    """One reader per index root (or Qdrant server, when ``QDRANT_URL`` is set) and process."""
     from django.conf import settings
 
+    if settings.QDRANT_URL and root is None:
+        from assistant.qdrant_server import QdrantServerIndex
+
+        with _INDEXES_LOCK:
+            if settings.QDRANT_URL not in _INDEXES:
+                _INDEXES[settings.QDRANT_URL] = QdrantServerIndex.from_url(
+                    settings.QDRANT_URL, api_key=settings.QDRANT_API_KEY
+                )
+            return _INDEXES[settings.QDRANT_URL]
     key = Path(root or settings.INDEX_DIR)
     with _INDEXES_LOCK:
         if key not in _INDEXES:

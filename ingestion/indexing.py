@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from assistant import lexical
 from assistant.embedder import Embedder, get_embedder
 from assistant.types import IndexPoint
-from assistant.vector_index import EdgeIndex, IndexBuildError, get_index
+from assistant.vector_index import IndexBuildError, VectorIndex, get_index
 from ingestion.models import Chunk, Document, EmbeddingCache
 
 
@@ -74,7 +74,7 @@ def _points(chunks: list[Chunk], vectors: dict[str, bytes | memoryview]) -> Iter
 
 def index_rebuild(
     *,
-    index: EdgeIndex | None = None,
+    index: VectorIndex | None = None,
     embedder: Embedder | None = None,
     documents: QuerySet[Document] | None = None,
 ) -> IndexBuild:

@@ -14,7 +14,7 @@ from pathlib import Path
 from django.db import transaction
 
 from assistant.embedder import Embedder
-from assistant.vector_index import EdgeIndex, IndexBuildError, get_index
+from assistant.vector_index import IndexBuildError, VectorIndex, get_index
 from ingestion.fetching import Fetcher
 from ingestion.indexing import IndexBuild, index_rebuild
 from ingestion.loaders import DocumentError
@@ -85,7 +85,7 @@ def _run(
     sources: Sequence[Source],
     read: Callable[[RunTally, Fetcher], None],
     rebuild: bool,
-    index: EdgeIndex | None,
+    index: VectorIndex | None,
     embedder: Embedder | None,
     fetcher: Fetcher | None,
     progress: Progress | None = None,
@@ -130,7 +130,7 @@ def sources_ingest(
     sources: Sequence[Source],
     trigger: str = IngestionRun.Trigger.CLI,
     rebuild: bool = True,
-    index: EdgeIndex | None = None,
+    index: VectorIndex | None = None,
     embedder: Embedder | None = None,
     fetcher: Fetcher | None = None,
     progress: Progress | None = None,
@@ -187,7 +187,7 @@ def ingest_folder(
     *,
     path: Path,
     rebuild: bool = True,
-    index: EdgeIndex | None = None,
+    index: VectorIndex | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
