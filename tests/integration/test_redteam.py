@@ -31,7 +31,7 @@ def test_dataset_judges_are_read_from_the_criteria() -> None:
     assert judge_needle("Does this response contain '10'?") == "10"
     assert judge_needle("Is the response in Spanish?") == ""
     if not SETS.is_dir():
-        pytest.skip("the shared red-team sets are not on this machine")
+        pytest.skip(f"the shared red-team sets are not next to this checkout ({SETS})")
     cse = cyberseceval_cases(SETS / "cyberseceval_prompt_injection.json")
     assert len(cse) == 251 and sum(bool(c.needle) for c in cse) >= 50
     assert {c.placement for c in cse} == {"system", "document"}
