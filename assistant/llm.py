@@ -15,9 +15,15 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from assistant.circuit import circuit_breaker
+
 
 class LLMUnavailable(RuntimeError):
     """The model cannot be loaded or reached; the message is for operators, not citizens."""
+
+
+# The name of the model's circuit breaker, the same as its readiness check's.
+MODEL_BREAKER = "model"
 
 
 @dataclass(frozen=True)
@@ -120,19 +126,24 @@ class LlamaCppLLM:
                     raise LLMUnavailable(f"model file {self._path} is missing: run `manage.py fetch_model`")
                 from llama_cpp import Llama
 
-                self._model = Llama(
-                    model_path=str(self._path),
-                    n_ctx=self._n_ctx,
-                    n_threads=self._n_threads,
-                    n_gpu_layers=self._n_gpu_layers,
-                    verbose=False,
-                )
+                try:
+                    self._model = Llama(
+                        model_path=str(self._path),
+                        n_ctx=self._n_ctx,
+                        n_threads=self._n_threads,
+                        n_gpu_layers=self._n_gpu_layers,
+                        verbose=False,
+                    )
+                except ValueError as exc:  # llama-cpp-python's answer to an unreadable or truncated file
+                    raise LLMUnavailable(f"model file {self._path} cannot be loaded: {exc}") from exc
                 # Free the native context before interpreter teardown, not in __del__ after it.
                 atexit.register(self._model.close)
             return self._model
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
-        llama = self._llama()
+        # Only loading is behind the breaker: a missing or unloadable model fails each question fast.
+        with circuit_breaker(MODEL_BREAKER).attempt(LLMUnavailable):
+            llama = self._llama()
         with self._queue.turn(_notify_queue):
             chunks = llama.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
@@ -192,7 +203,11 @@ class OpenAICompatibleLLM:
         # closed meanwhile (a failure on one would look like a failure after sending).
         # trust_env=False: the model server is an internal service, never reached through the
         # HTTP(S)_PROXY meant for the outside world.
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
+        # An open breaker fails here, before any connection; a failure anywhere below counts towards opening it.
+        with (
+            circuit_breaker(MODEL_BREAKER).attempt(LLMUnavailable),
+            httpx.Client(timeout=timeout, trust_env=False) as client,
+        ):
             request = client.build_request("POST", self._url, json=body)
             response = self._send(client, request)
             try:

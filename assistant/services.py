@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
 
 from assistant.embedder import Embedder
 from assistant.llm import LLM, get_llm
@@ -72,6 +73,18 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def _answer_store(answer: Answer) -> None:
+    """Save the answer; a database that is down or read-only must not cost the citizen the answer.
+
+    Logged with the exception's class only: a driver's message may quote the values (the question).
+    """
+    try:
+        with transaction.atomic():  # a savepoint, so an enclosing transaction survives the failure
+            answer.save()
+    except DatabaseError as exc:
+        logger.error("answer %s could not be stored (database unavailable): %s", answer.pk, type(exc).__name__)
+
+
 def answer_question(
     *,
     conversation: Conversation,
@@ -83,7 +96,8 @@ def answer_question(
 ) -> Answer:
     """Answer one question, streaming events to ``emit``; the stored Answer keeps every outcome.
 
-    The question is stored before any work starts, so a crash mid-answer still leaves a record;
+    The question is stored before any work starts, so a crash mid-answer still leaves a record
+    (when the database cannot store it, the citizen still gets the answer: see ``_answer_store``);
     it is stored redacted (personal data replaced by placeholders), so no raw value ever reaches the DB.
     """
     history = tuple(
@@ -92,7 +106,8 @@ def answer_question(
     )
     # Redact a little more than is kept, so that cutting never leaves part of a value behind.
     stored_question = pii_redact(question[:4100]).text[:4000]
-    answer = Answer.objects.create(conversation=conversation, question=stored_question)
+    answer = Answer(conversation=conversation, question=stored_question)
+    _answer_store(answer)
     ctx = AnswerContext(
         question=question,
         ui_language=ui_language,
@@ -115,7 +130,7 @@ def answer_question(
         answer.sources = [s.public() for s in ctx.sources]
         answer.citations = list(ctx.citations)
         answer.metrics = {**ctx.metrics, "reason": ctx.reason}
-        answer.save()
+        _answer_store(answer)
     emit(
         StreamEvent(
             "done",

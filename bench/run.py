@@ -1,6 +1,7 @@
 """`make bench`: run the benchmarks in a throw-away database and index, print a table, write the report.
 
-Usage: python -m bench.run [--documents N] [--out var/reports/bench.json]
+Usage: python -m bench.run [--only reingest|retrieval|embedding ...] [--documents N]
+       [--points 10000,100000] [--queries N] [--texts N] [--out var/reports/bench.json]
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ("reingest", "retrieval", "embedding")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--documents", type=int, default=1000)
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this one (repeatable)")
+    parser.add_argument("--documents", type=int, default=1000, help="re-ingestion: documents")
+    parser.add_argument("--points", default="10000,100000", help="retrieval: index sizes, comma-separated")
+    parser.add_argument("--queries", type=int, default=200, help="retrieval: queries per size")
+    parser.add_argument("--texts", type=int, default=500, help="embedding: chunk texts")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "reports" / "bench.json")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="guichet-bench-") as tmp:
@@ -32,9 +38,21 @@ def main(argv: list[str] | None = None) -> int:
 
         django.setup()
         call_command("migrate", verbosity=0)
-        from bench.reingest import bench_reingest
+        chosen = args.only or list(BENCHMARKS)
+        results: dict[str, float] = {}
+        if "reingest" in chosen:
+            from bench.reingest import bench_reingest
 
-        results = bench_reingest(work=work, documents=args.documents)
+            results.update(bench_reingest(work=work, documents=args.documents))
+        if "retrieval" in chosen:
+            from bench.retrieval import bench_retrieval
+
+            sizes = tuple(int(size) for size in args.points.split(","))
+            results.update(bench_retrieval(work=work, sizes=sizes, queries=args.queries))
+        if "embedding" in chosen:
+            from bench.embedding import bench_embedding
+
+            results.update(bench_embedding(texts=args.texts))
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     report.update(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)

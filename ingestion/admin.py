@@ -115,7 +115,7 @@ class SourceAdmin(SimpleHistoryAdmin):
     @admin.action(description=_("Re-ingest now"), permissions=["change"])
     def reingest_now(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        after_commit(ingest_sources, ids)
+        after_commit(ingest_sources, ids, request=request)
         message = ngettext(
             "Re-ingestion of %(count)d source has been scheduled; its run will appear under Ingestion runs.",
             "Re-ingestion of %(count)d sources has been scheduled; the run will appear under Ingestion runs.",
@@ -237,12 +237,12 @@ class DocumentAdmin(SimpleHistoryAdmin):
         super().save_model(request, obj, form, change)
         if not change or form.has_changed():
             # Title, status and URL travel in the index payload: the citizen must see the edit.
-            after_commit(refresh_index)
+            after_commit(refresh_index, request=request)
 
     def _set_status(self, request: HttpRequest, queryset: QuerySet[Document], status: Document.Status) -> int:
         changed = documents_set_status(documents=queryset, status=status)
         if changed:
-            after_commit(refresh_index)
+            after_commit(refresh_index, request=request)
         else:
             self.message_user(request, _("Nothing changed: the documents already had that status."), messages.WARNING)
         return changed
@@ -270,7 +270,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
     @admin.action(description=_("Re-ingest now"), permissions=["change"])
     def reingest_now(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        after_commit(ingest_documents, ids)
+        after_commit(ingest_documents, ids, request=request)
         message = ngettext(
             "Re-ingestion of %(count)d document has been scheduled.",
             "Re-ingestion of %(count)d documents has been scheduled.",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from celery import shared_task
+from django.contrib import messages
 from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from ingestion.models import Document, IngestionRun, Source
 from ingestion.services import (
@@ -16,6 +21,8 @@ from ingestion.services import (
     sources_ingest,
     sources_ingest_scheduled,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="ingestion.tasks.ingest_nightly")
@@ -52,6 +59,26 @@ def ingest_path(path: str) -> dict[str, object]:
     return ingest_folder(path=Path(path)).as_dict()
 
 
-def after_commit(task: Any, *args: object) -> None:
-    """Enqueue once the transaction that made the change commits, so the worker sees it."""
-    transaction.on_commit(lambda: task.delay(*args))
+BROKER_DOWN = _(
+    "The task queue is not reachable, so this work was not started now. Your change is saved: "
+    "the nightly run, or `manage.py index rebuild`, will catch up."
+)
+
+
+def after_commit(task: Any, *args: object, request: HttpRequest | None = None) -> None:
+    """Enqueue once the transaction that made the change commits, so the worker sees it.
+
+    A broker that is down must not undo or fail the change that is already committed: the error is
+    logged, and the admin who made the change (``request``) is told that the work will come later.
+    Outside a transaction the enqueue runs at once, so the warning reaches the same response.
+    """
+
+    def enqueue() -> None:
+        try:
+            task.delay(*args)
+        except KombuOperationalError:
+            logger.exception("broker unavailable: task %s not enqueued; the nightly run will catch up", task.name)
+            if request is not None:
+                messages.warning(request, BROKER_DOWN, fail_silently=True)
+
+    transaction.on_commit(enqueue)

@@ -16,6 +16,8 @@ import httpx
 from django.conf import settings
 from django.db import connection
 
+from assistant.circuit import circuit_breaker
+
 CHECK_TIMEOUT_S = 2.0
 
 
@@ -73,8 +75,12 @@ CHECKS: tuple[tuple[str, Callable[[], str], bool], ...] = (
     ("broker", _broker, False),
 )
 
+# Checks whose dependency answers go through a circuit breaker of the same name.
+BREAKERS = ("index", "model")
+
 
 def readiness_checks() -> list[Check]:
+    breakers = {name: circuit_breaker(name).state for name in BREAKERS}
     results = []
     for name, probe, required in CHECKS:
         started = time.perf_counter()
@@ -82,6 +88,8 @@ def readiness_checks() -> list[Check]:
             detail, ok = probe(), True
         except Exception as exc:  # every failure of a dependency is a "not ready" answer, never a 500
             detail, ok = f"{type(exc).__name__}: {exc}"[:300], False
+        if name in breakers:  # an open breaker means answers skip this dependency for now
+            detail = f"{detail}; breaker {breakers[name]}"
         results.append(Check(name, ok, detail, required, (time.perf_counter() - started) * 1000))
     return results
 

@@ -87,3 +87,13 @@ def demo_kb_index(django_db_setup: None, django_db_blocker: Any, _isolated_index
     yield _isolated_index_dir
     with django_db_blocker.unblock():
         Document.objects.all().delete()
+
+
+@pytest.fixture(autouse=True)
+def _breakers_closed() -> Iterator[None]:
+    """A dependency one test killed never leaves its circuit breaker open for the next test."""
+    from assistant.circuit import breakers_reset
+
+    breakers_reset()
+    yield
+    breakers_reset()

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import translation
 
 from assistant import replies
+from assistant.circuit import circuit_breaker
 from assistant.embedder import Embedder
 from assistant.injection import injections_strip, looks_like_injection
 from assistant.language import detect_language
@@ -27,6 +28,8 @@ from assistant.retrieval import RetrievalConfig, number_sources, retrieve
 from assistant.types import ScoredChunk, StreamEvent
 from assistant.vector_index import EdgeIndex, IndexUnavailable
 
+# The name of the index's circuit breaker, the same as its readiness check's.
+INDEX_BREAKER = "index"
 CITATION = re.compile(r"\[(\d{1,2})\]")
 # The prompt asks the model to answer exactly this when the sources do not hold the answer.
 NO_ANSWER = "NO_ANSWER"
@@ -161,14 +164,16 @@ class Retrieve:
 
     def __call__(self, ctx: AnswerContext) -> None:
         try:
-            result = retrieve(
-                question=ctx.question,
-                language=ctx.language,
-                variants=ctx.search_variants,
-                index=self.index,
-                embedder=self.embedder,
-                config=self.config,
-            )
+            # An index that keeps failing (broken shard, Qdrant down) is not tried again for a while.
+            with circuit_breaker(INDEX_BREAKER).attempt(IndexUnavailable):
+                result = retrieve(
+                    question=ctx.question,
+                    language=ctx.language,
+                    variants=ctx.search_variants,
+                    index=self.index,
+                    embedder=self.embedder,
+                    config=self.config,
+                )
         except IndexUnavailable:
             ctx.emit(StreamEvent("sources", {"sources": []}))
             reply = _translated(ctx.language, replies.INDEX_UNAVAILABLE)

@@ -33,11 +33,11 @@ def test_every_setting_is_documented_in_env_example_and_readme() -> None:
 def test_compose_file_defines_the_production_services() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "beat", "db", "redis", "llm"} <= set(services)
-    for name in ("web", "worker", "beat", "db", "redis", "llm"):
+    assert {"web", "worker", "beat", "db", "redis", "qdrant", "llm"} <= set(services)
+    for name in ("web", "worker", "beat", "db", "redis", "qdrant", "llm"):
         assert "healthcheck" in services[name], name
     assert services["web"]["environment"]["LLM_BASE_URL"].startswith("http://llm:")
-    assert set(compose["volumes"]) >= {"pgdata", "redisdata", "index"}
+    assert set(compose["volumes"]) >= {"pgdata", "redisdata", "qdrantdata", "index"}
     text = (ROOT / "docker-compose.yml").read_text()
     assert not re.search(r"(PASSWORD|SECRET)[A-Z_]*:\s*[\"']?\w", text.replace("${POSTGRES_PASSWORD", ""))
 
