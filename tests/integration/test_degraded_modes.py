@@ -198,30 +198,43 @@ def _closed_port() -> int:
 
 @pytest.mark.django_db(transaction=True)  # outside a transaction the enqueue runs within the request
 def test_admin_action_with_the_broker_down_keeps_the_change_and_warns(
-    admin_user: Any, caplog: pytest.LogCaptureFixture
+    admin_user: Any, caplog: pytest.LogCaptureFixture, django_capture_on_commit_callbacks: Any
 ) -> None:
+    from django.contrib.messages import get_messages
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.test import RequestFactory
+
     from ingestion.models import Source
+    from ingestion.tasks import after_commit, ingest_sources
     from portal.celery import app
 
     source = Source.objects.create(name="Zz folder", kind=Source.Kind.FOLDER, path="/kb")
     client = Client()
     client.force_login(admin_user)
+    request = RequestFactory().post("/admin/")
+    request.session = client.session
+    request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
     previous = app.conf.broker_url
     app.conf.broker_url = f"redis://127.0.0.1:{_closed_port()}/0"
     app._pool, app.amqp._producer_pool = None, None  # pools made for the old broker URL
     try:
-        response = client.post(
-            "/admin/ingestion/source/",
-            {"action": "reingest_now", "_selected_action": [str(source.pk)]},
-            follow=True,
-        )
+        # The admin action, end to end: the request succeeds and the source is kept.
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/admin/ingestion/source/",
+                {"action": "reingest_now", "_selected_action": [str(source.pk)]},
+                follow=True,
+            )
+        # The enqueue itself, as it runs after commit: the editor is warned on their request.
+        with django_capture_on_commit_callbacks(execute=True):
+            after_commit(ingest_sources, [source.pk], request=request)
     finally:
         app.conf.broker_url = previous
         app._pool, app.amqp._producer_pool = None, None
     assert response.status_code == 200
-    warnings = [str(m) for m in response.context["messages"] if m.level == messages.WARNING]
+    warnings = [str(m) for m in get_messages(request) if m.level == messages.WARNING]
     assert len(warnings) == 1 and "manage.py index rebuild" in warnings[0]
-    assert "broker unavailable" in caplog.text and Source.objects.filter(pk=source.pk).exists()
+    assert caplog.text.count("broker unavailable") == 2 and Source.objects.filter(pk=source.pk).exists()
 
 
 class _Answers:
