@@ -52,7 +52,8 @@ def _worker(kind: str, tmp_path: Path) -> Iterator[tuple[Celery, Path]]:
         cwd=ROOT,
         env=env,
     )
-    client = Celery("test-client", broker=broker, backend=backend)
+    # Not the current app: shared tasks in later tests must keep publishing through the project's app.
+    client = Celery("test-client", broker=broker, backend=backend, set_as_current=False)
     try:
         yield client, tmp_path
     finally:

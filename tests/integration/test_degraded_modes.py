@@ -214,6 +214,7 @@ def test_admin_action_with_the_broker_down_keeps_the_change_and_warns(
     request = RequestFactory().post("/admin/")
     request.session = client.session
     request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
+    app.set_current()  # shared tasks publish through the current app; another test may have made its own
     previous = app.conf.broker_url
     app.conf.broker_url = f"redis://127.0.0.1:{_closed_port()}/0"
     app._pool, app.amqp._producer_pool = None, None  # pools made for the old broker URL
