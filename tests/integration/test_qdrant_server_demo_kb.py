@@ -12,17 +12,12 @@ import pytest
 from assistant.qdrant_server import QdrantServerIndex
 from assistant.retrieval import retrieve
 from assistant.vector_index import get_index
+from tests.integration.test_retrieval_demo_kb import QUESTIONS as DEMO_KB_QUESTIONS
 
 pytestmark = pytest.mark.django_db
 
-QUESTIONS = [
-    ("fr", "Comment échanger mon permis de conduire étranger ?", "driving-licence-exchange"),
-    ("fr", "Quelle est ma classe d'impôt si je suis marié ?", "tax-class"),
-    ("de", "Wie melde ich mein Auto in Luxemburg an?", "vehicle-registration"),
-    ("de", "Wie werde ich luxemburgischer Staatsbürger?", "nationality"),
-    ("en", "How do I register as a jobseeker with ADEM?", "jobseeker-registration"),
-    ("en", "Who pays the family allowance and until what age?", "family-allowance"),
-]
+# The embedded index's own retrieval questions, without LB (the comparison needs no lexicon test).
+QUESTIONS = [q for q in DEMO_KB_QUESTIONS if q[0] != "lb"]
 
 
 @pytest.fixture(scope="module")
