@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "simple_history",
     "assistant",
     "ingestion",
+    "review",
     "portal",
 ]
 
