@@ -34,6 +34,7 @@ class Answer(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         ROUTED = "routed", _("Fixed reply (greeting, thanks or crisis)")
         TIMED_OUT = "timed_out", _("Stopped after the answer time limit (partial)")
+        VERIFIED = "verified", _("Verified answer (approved by an editor)")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="answers")
     question = models.TextField(_("question"))

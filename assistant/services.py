@@ -40,10 +40,19 @@ def answer_steps(
     index: EdgeIndex | None = None,
     embedder: Embedder | None = None,
     generate: bool = True,
+    verified: bool = True,
 ) -> Sequence[Step]:
-    """The chat's pipeline; ``generate=False`` stops after retrieval (for retrieval-only evaluation)."""
+    """The chat's pipeline; ``generate=False`` stops after retrieval (for retrieval-only evaluation).
+
+    ``verified`` serves approved verified answers before retrieval (off for evaluations, which must
+    measure retrieval and the model on their own isolated documents).
+    """
+    from review.serving import ServeVerified  # the review app builds on this one
+
     config = retrieval_config()
     steps: list[Step] = [CheckInput(), DetectLanguage(), GuardInjection(), Route()]
+    if verified:
+        steps.append(ServeVerified(embedder=embedder))
     if config.rephrase != "never":
         steps.append(Rephrase(llm=llm or get_llm(), only_followups=config.rephrase == "followups"))
     steps.append(Retrieve(index=index, embedder=embedder, config=config))
@@ -127,7 +136,7 @@ def answer_question(
         answer.text = ctx.answer
         answer.raw_output = ctx.raw_output
         answer.status = ctx.status
-        answer.sources = [s.public() for s in ctx.sources]
+        answer.sources = [{**s.public(), "score": round(s.score, 4)} for s in ctx.sources]
         answer.citations = list(ctx.citations)
         answer.metrics = {**ctx.metrics, "reason": ctx.reason}
         _answer_store(answer)

@@ -1,7 +1,8 @@
 """`make bench`: run the benchmarks in a throw-away database and index, print a table, write the report.
 
-Usage: python -m bench.run [--only reingest|retrieval|embedding ...] [--documents N]
-       [--points 10000,100000] [--queries N] [--texts N] [--out var/reports/bench.json]
+Usage: python -m bench.run [--only reingest|retrieval|embedding|generation|memory ...] [--documents N]
+       [--points 10000,100000] [--queries N] [--texts N] [--questions N] [--max-tokens N]
+       [--out var/reports/bench.json]
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("reingest", "retrieval", "embedding")
+BENCHMARKS = ("reingest", "retrieval", "embedding", "verified", "generation", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", default="10000,100000", help="retrieval: index sizes, comma-separated")
     parser.add_argument("--queries", type=int, default=200, help="retrieval: queries per size")
     parser.add_argument("--texts", type=int, default=500, help="embedding: chunk texts")
+    parser.add_argument("--questions", type=int, default=6, help="generation: questions per side")
+    parser.add_argument("--max-tokens", type=int, default=0, help="generation: max tokens (0: LLM_MAX_TOKENS)")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "reports" / "bench.json")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="guichet-bench-") as tmp:
@@ -53,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
             from bench.embedding import bench_embedding
 
             results.update(bench_embedding(texts=args.texts))
+        if "verified" in chosen:
+            from bench.verified_matching import bench_verified_matching
+
+            results.update(bench_verified_matching())
+        if "generation" in chosen:
+            from bench.generation import bench_generation
+
+            results.update(bench_generation(work=work, questions=args.questions, max_tokens=args.max_tokens or None))
+        if "memory" in chosen:
+            from bench.memory import bench_memory
+
+            results.update(bench_memory(work=work))
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     report.update(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from ingestion.chunking import chunk_document
 from ingestion.loaders import ParsedDocument, Section
 from ingestion.models import Chunk, Document, DocumentVersion, Source
+from ingestion.signals import documents_changed
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -98,6 +99,8 @@ def document_store(
             )
             for draft in chunk_document(parsed)
         )
+        if not created:
+            documents_changed.send(sender=Document, document_ids=[document.pk], change="changed")
     return document, StoreOutcome.ADDED if created else StoreOutcome.CHANGED
 
 
@@ -107,6 +110,8 @@ def documents_withdraw(documents: QuerySet[Document]) -> list[Document]:
     for document in gone:
         document.status = Document.Status.WITHDRAWN
         document.save(update_fields=["status"])  # save(), not update(): the history records it
+    if gone:
+        documents_changed.send(sender=Document, document_ids=[d.pk for d in gone], change="withdrawn")
     return gone
 
 
@@ -120,9 +125,11 @@ def documents_set_status(*, documents: QuerySet[Document], status: Document.Stat
 
     Returns how many changed. The caller schedules the index refresh (after commit).
     """
-    changed = 0
+    changed_ids = []
     for document in documents.exclude(status=status):
         document.status = status
         document.save(update_fields=["status"])
-        changed += 1
-    return changed
+        changed_ids.append(document.pk)
+    if changed_ids and status != Document.Status.PUBLISHED:
+        documents_changed.send(sender=Document, document_ids=changed_ids, change="unpublished")
+    return len(changed_ids)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -40,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "simple_history",
+    "axes",
     "assistant",
     "ingestion",
     "review",
@@ -47,6 +50,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is set before anything can log, and every response is counted.
+    "portal.observability.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -57,7 +62,26 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin login lockout (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT failed logins from one client
+# address, or for one user name, logins from there or as that user are refused (even with the right
+# password) for ADMIN_LOGIN_COOLOFF_MINUTES (0: until an operator unlocks them in the admin or with
+# `manage.py axes_reset`). Attempts are kept in the database ("Access attempts" in the admin).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+_ADMIN_LOGIN_COOLOFF_MINUTES = env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 30, minimum=0)
+AXES_COOLOFF_TIME = timedelta(minutes=_ADMIN_LOGIN_COOLOFF_MINUTES) if _ADMIN_LOGIN_COOLOFF_MINUTES else None
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the rate limits: REMOTE_ADDR, or our own proxies' header (TRUSTED_PROXY_*).
+AXES_CLIENT_IP_CALLABLE = "assistant.limits.request_client_ip"
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 
 # Strict Content Security Policy: every script, style and font comes from this site, and no page has
 # inline script or style, so neither nonces nor 'unsafe-inline' are needed.
@@ -166,7 +190,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", Fals
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
 # Health probes speak plain HTTP inside the cluster; they must not be redirected.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Only set this when a proxy you run overwrites the header: otherwise a client could claim HTTPS.
 SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("DJANGO_SECURE_PROXY_SSL_HEADER", ""))
 
@@ -174,7 +198,12 @@ SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("DJANGO_SECURE_PROXY_SSL_HEA
 def _cache_from_url(url: str) -> dict[str, object]:
     parsed = urlparse(url)
     if parsed.scheme in {"redis", "rediss"}:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        # Short socket timeouts: a Redis that hangs must not hang every question (limits fail open).
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
     if parsed.scheme == "file":
         # file:///absolute/path or file://relative/path
         location = parsed.netloc + parsed.path
@@ -188,12 +217,35 @@ def _cache_from_url(url: str) -> dict[str, object]:
 # Shared by every web process: rate-limit counters and pending-question claims live here.
 CACHES = {"default": _cache_from_url(env_str("CACHE_URL", f"file://{VAR_DIR / 'cache'}"))}
 
+# One line per record on stderr: "text" (time level logger [request id] message) or "json" (one object
+# per line: time, level, logger, message, request_id; for a log collector). No log line holds a question.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ConfigError(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "portal.observability.request_id.RequestIdFilter"}},
+    "formatters": {
+        "text": {"()": "portal.observability.logs.TextFormatter"},
+        "json": {"()": "portal.observability.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+
+def _networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in env_list(name, default)]
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be comma-separated addresses or networks (CIDR): {exc}") from None
+
+
+# GET /metrics (Prometheus): clients connecting from these networks without a proxy in between, or with
+# "Authorization: Bearer METRICS_TOKEN" when a token is set. Default: this machine only.
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # --- Guichet Assistant ------------------------------------------------------------------
 HELPDESK_PHONE = env_str("HELPDESK_PHONE", "(+352) 247-82 000")
@@ -225,6 +277,9 @@ QUESTION_MAX_CHARS = env_int("QUESTION_MAX_CHARS", 1000, minimum=50)
 RATE_LIMIT_WINDOW_S = env_int("RATE_LIMIT_WINDOW_S", 600, minimum=1)
 RATE_LIMIT_PER_SESSION = env_int("RATE_LIMIT_PER_SESSION", 30, minimum=0)
 RATE_LIMIT_PER_IP = env_int("RATE_LIMIT_PER_IP", 300, minimum=0)
+# Feedback posts per session and per client address in the same window (their own counters).
+FEEDBACK_RATE_LIMIT_PER_SESSION = env_int("FEEDBACK_RATE_LIMIT_PER_SESSION", 60, minimum=0)
+FEEDBACK_RATE_LIMIT_PER_IP = env_int("FEEDBACK_RATE_LIMIT_PER_IP", 600, minimum=0)
 # How many reverse proxies we run in front of the app; 0 = use REMOTE_ADDR, never a header.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
@@ -234,6 +289,24 @@ ANSWER_TIMEOUT_S = env_int("ANSWER_TIMEOUT_S", 180, minimum=5)
 LLM_MAX_QUEUE = env_int("LLM_MAX_QUEUE", 8, minimum=0)
 # Conversations (questions, answers, feedback) are deleted this many days after they started.
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 90, minimum=1)
+# Kill switch (portal/maintenance.py): each process re-reads the switch at most every KILL_SWITCH_CACHE_S
+# seconds; while the chat is offline, its pages answer 503 with Retry-After: KILL_SWITCH_RETRY_AFTER_S.
+KILL_SWITCH_CACHE_S = env_float("KILL_SWITCH_CACHE_S", 5.0)
+KILL_SWITCH_RETRY_AFTER_S = env_int("KILL_SWITCH_RETRY_AFTER_S", 900, minimum=1)
+# Verified answers: served when a question is at least this similar (cosine) to one of their phrasings
+# (measured on the evaluation set for false matches: see README); reviewed again after this many days.
+VERIFIED_MATCH_THRESHOLD = env_float("VERIFIED_MATCH_THRESHOLD", 0.86)
+VERIFIED_REVIEW_DAYS = env_int("VERIFIED_REVIEW_DAYS", 180, minimum=1)
+
+# Review reports in the admin (review/dashboard.py, review/unanswered.py): the default date range,
+# and how unanswered questions are found and grouped by meaning.
+REVIEW_REPORT_WEEKS = env_int("REVIEW_REPORT_WEEKS", 8, minimum=1)
+UNANSWERED_CLUSTER_THRESHOLD = env_float("UNANSWERED_CLUSTER_THRESHOLD", 0.6)
+if not 0.0 < UNANSWERED_CLUSTER_THRESHOLD <= 1.0:
+    raise ConfigError(f"UNANSWERED_CLUSTER_THRESHOLD must be a cosine similarity in (0, 1], got {UNANSWERED_CLUSTER_THRESHOLD}")
+# An answered question whose best kept chunk scored under this cosine similarity counts as low confidence.
+UNANSWERED_LOW_SCORE = env_float("UNANSWERED_LOW_SCORE", 0.35)
+UNANSWERED_MAX_QUESTIONS = env_int("UNANSWERED_MAX_QUESTIONS", 2000, minimum=1)
 
 DEMO_KB_DIR = BASE_DIR / "ingestion" / "demo_kb"
 
@@ -277,5 +350,9 @@ CELERY_BEAT_SCHEDULE = {
     "purge-conversations": {
         "task": "assistant.tasks.conversations_purge_daily",
         "schedule": crontab(hour=3, minute=45),
+    },
+    "expire-verified-answers": {
+        "task": "review.tasks.verified_expire_due_daily",
+        "schedule": crontab(hour=4, minute=15),
     },
 }

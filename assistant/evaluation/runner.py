@@ -182,7 +182,7 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="guichet-eval-") as tmp:
         index = EdgeIndex(Path(tmp))
         files = isolated_index_build(docs_dir=docs_dir, index_root=Path(tmp), embedder=embedder)
-        steps = list(answer_steps(llm=llm, index=index, embedder=embedder, generate=generate))
+        steps = list(answer_steps(llm=llm, index=index, embedder=embedder, generate=generate, verified=False))
         results = []
         for question in questions:
             result = question_run(question=question, steps=steps, files=files)

@@ -183,12 +183,30 @@ class Retrieve:
         # When nothing is relevant enough, the closest pages are still shown (not given to a model).
         ctx.sources = number_sources(result.kept or _closest_pages(result.rejected))
         ctx.metrics.setdefault(self.name, {}).update(
-            {"kept": len(result.kept), "rejected": len(result.rejected), "reason": result.reason}
+            {
+                "kept": len(result.kept),
+                "rejected": len(result.rejected),
+                "reason": result.reason,
+                # What reviewers see for a doubtful answer: every chunk considered, with its scores.
+                "chunks": [_chunk_summary(c, kept=True) for c in result.kept]
+                + [_chunk_summary(c, kept=False) for c in sorted(result.rejected, key=lambda c: c.rank)[:10]],
+            }
         )
         # Sources reach the citizen before the first token.
         ctx.emit(StreamEvent("sources", {"sources": [s.public() for s in ctx.sources]}))
         if not result.kept:
             ctx.abort(status="declined", reason=result.reason, reply=_translated(ctx.language, replies.NOT_FOUND))
+
+
+def _chunk_summary(chunk: ScoredChunk, *, kept: bool) -> dict[str, object]:
+    return {
+        "document": chunk.document_key,
+        "section": chunk.heading_path[:200],
+        "rank": chunk.rank,
+        "score": round(chunk.fused_score, 4),
+        "dense": round(chunk.dense_score, 4),
+        "kept": kept,
+    }
 
 
 def _closest_pages(rejected: tuple[ScoredChunk, ...], limit: int = 3) -> tuple[ScoredChunk, ...]:

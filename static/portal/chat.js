@@ -23,6 +23,7 @@
   var sourceTemplate = document.getElementById("source-template");
   var starters = document.getElementById("starters");
   var newConversation = document.getElementById("new-conversation");
+  var exportLinks = document.getElementById("export-conversation");
   var lang = document.documentElement.lang || "en";
   // Luxembourg writes numbers like German (1.000); browsers have no "lb" number format.
   var numbers = new Intl.NumberFormat(lang === "lb" ? "de-LU" : lang);
@@ -248,6 +249,8 @@
         speakSentences(turn, turn.raw, false);
       } else if (kind === "done") {
         turn.answerId = payload.answer_id;
+        var verifiedBadge = turn.node.querySelector('[data-role="verified"]');
+        if (verifiedBadge) { verifiedBadge.hidden = payload.status !== "verified"; }
         if (payload.language) { answerBox.lang = payload.language; }
         conversationField.value = payload.conversation;
         renderAnswer(answerBox, payload.answer || "", turn.known, turn.tid);
@@ -256,6 +259,12 @@
         setPhase(turn, payload.status === "cancelled" ? "stopped" : "done", payload.status === "cancelled" ? gettext("Stopped.") : "");
         showTools(turn);
         if (newConversation) { newConversation.hidden = false; }
+        if (exportLinks && payload.answer_id) { // a stored conversation can be downloaded
+          var exportUrl = exportLinks.dataset.url + "?conversation=" + encodeURIComponent(payload.conversation);
+          document.getElementById("export-text").href = exportUrl;
+          document.getElementById("export-json").href = exportUrl + "&format=json";
+          exportLinks.hidden = false;
+        }
         if (window.history && window.history.replaceState) {
           window.history.replaceState(null, "", window.location.pathname + "?conversation=" + encodeURIComponent(payload.conversation));
         }
