@@ -295,17 +295,20 @@ KILL_SWITCH_CACHE_S = env_float("KILL_SWITCH_CACHE_S", 5.0)
 KILL_SWITCH_RETRY_AFTER_S = env_int("KILL_SWITCH_RETRY_AFTER_S", 900, minimum=1)
 # Verified answers: served when a question is at least this similar (cosine) to one of their phrasings
 # (measured on the evaluation set for false matches: see README); reviewed again after this many days.
-VERIFIED_MATCH_THRESHOLD = env_float("VERIFIED_MATCH_THRESHOLD", 0.86)
+VERIFIED_MATCH_THRESHOLD = env_float("VERIFIED_MATCH_THRESHOLD", 0.75)
 VERIFIED_REVIEW_DAYS = env_int("VERIFIED_REVIEW_DAYS", 180, minimum=1)
 
 # Review reports in the admin (review/dashboard.py, review/unanswered.py): the default date range,
 # and how unanswered questions are found and grouped by meaning.
 REVIEW_REPORT_WEEKS = env_int("REVIEW_REPORT_WEEKS", 8, minimum=1)
+# Cosine similarity at which two questions count as the same (0.6 measured for the default English
+# MiniLM model; retune for a multilingual one).
 UNANSWERED_CLUSTER_THRESHOLD = env_float("UNANSWERED_CLUSTER_THRESHOLD", 0.6)
 if not 0.0 < UNANSWERED_CLUSTER_THRESHOLD <= 1.0:
-    raise ConfigError(f"UNANSWERED_CLUSTER_THRESHOLD must be a cosine similarity in (0, 1], got {UNANSWERED_CLUSTER_THRESHOLD}")
+    raise ConfigError(f"UNANSWERED_CLUSTER_THRESHOLD must be in (0, 1], got {UNANSWERED_CLUSTER_THRESHOLD}")
 # An answered question whose best kept chunk scored under this cosine similarity counts as low confidence.
-UNANSWERED_LOW_SCORE = env_float("UNANSWERED_LOW_SCORE", 0.35)
+UNANSWERED_LOW_SCORE = env_float("UNANSWERED_LOW_SCORE", 0.40)
+# At most this many unanswered questions (the newest) are grouped per report.
 UNANSWERED_MAX_QUESTIONS = env_int("UNANSWERED_MAX_QUESTIONS", 2000, minimum=1)
 
 DEMO_KB_DIR = BASE_DIR / "ingestion" / "demo_kb"

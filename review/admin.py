@@ -116,7 +116,7 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
     @admin.display(description=_("answer"))
     def answer_text(self, obj: ReviewItem) -> SafeString:
         if not obj.answer:
-            return format_html("")
+            return format_html("{}", "")
         raw = obj.answer.raw_output
         shown = format_html('<div class="review-answer">{}</div>', obj.answer.text)
         if raw and raw.strip() != obj.answer.text.strip():
@@ -203,7 +203,7 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
     @admin.display(description=_("verified answer"))
     def verified_link(self, obj: ReviewItem) -> SafeString:
         if not obj.verified_answer:
-            return format_html("—")
+            return format_html("{}", "—")
         url = reverse("admin:review_verifiedanswer_change", args=[obj.verified_answer.pk])
         return format_html('<a href="{}">{}</a> ({})', url, obj.verified_answer, obj.verified_answer.expired_reason)
 

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LANGUAGES = ("lb", "fr", "de", "en")
 DOMAINS = ("django", "djangojs")
-SOURCES = ("manage.py", "assistant", "ingestion", "portal", "templates", "static")
+SOURCES = ("manage.py", "assistant", "ingestion", "portal", "review", "templates", "static")
 MAKEMESSAGES_IGNORES = ("--ignore=.venv", "--ignore=var", "--ignore=tests")
 
 
