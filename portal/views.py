@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
@@ -15,20 +19,23 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse, translate_url
-from django.utils import formats, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import replies
 from assistant.feedback import COMMENT_MAX_CHARS, FeedbackResult, feedback_record
-from assistant.limits import Refusal, client_ip, pending_release, question_admit
+from assistant.limits import Refusal, client_ip, feedback_admit, pending_release, question_admit
 from assistant.llm import observe_queue
-from assistant.models import Conversation, Feedback
+from assistant.models import Answer, Conversation, Feedback
 from assistant.services import answer_question, conversation_for_session
 from assistant.types import StreamEvent
-from portal.presenters import conversation_turns, queue_message, session_conversation, source_cards
+from portal.maintenance import unless_chat_offline
+from portal.presenters import Turn, conversation_turns, queue_message, session_conversation, source_cards
 from portal.streaming import Emit, event_stream, sse_format
+
+logger = logging.getLogger(__name__)
 
 STARTERS = {
     "lb": [
@@ -55,9 +62,17 @@ STARTERS = {
 
 
 def _session_key(request: HttpRequest) -> str:
+    """The browser session's key, creating the session if needed.
+
+    A database that refuses writes (read-only, or down) cannot store a new session: the request
+    goes on with a key that is not kept (and no cookie), so the citizen still gets an answer.
+    """
     if not request.session.session_key:
-        request.session.save()
-    return str(request.session.session_key)
+        try:
+            request.session.save()
+        except DatabaseError as exc:
+            logger.warning("session could not be stored (database unavailable): %s", type(exc).__name__)
+    return str(request.session.session_key or "")
 
 
 def _ui_language(request: HttpRequest) -> str:
@@ -94,7 +109,8 @@ def _remembered_language_redirect(request: HttpRequest) -> HttpResponseRedirect 
 
 @require_GET
 @never_cache  # a page with a conversation in it must not stay in a shared or back-button cache
-def chat_page(request: HttpRequest) -> HttpResponse:
+@unless_chat_offline
+def chat_page(request: HttpRequest) -> HttpResponseBase:
     redirect = _remembered_language_redirect(request)
     if redirect is not None:
         return redirect
@@ -125,11 +141,18 @@ def about_page(request: HttpRequest) -> HttpResponse:
 
 
 def _conversation(request: HttpRequest, ui_language: str) -> Conversation:
-    return conversation_for_session(
-        session_key=_session_key(request),
-        ui_language=ui_language,
-        conversation_id=str(request.POST.get("conversation") or "") or None,
-    )
+    """The session's conversation; when the database refuses writes, a new one that is not stored."""
+    session_key = _session_key(request)
+    try:
+        with transaction.atomic():  # a savepoint: a refused write must not spoil an enclosing transaction
+            return conversation_for_session(
+                session_key=session_key,
+                ui_language=ui_language,
+                conversation_id=str(request.POST.get("conversation") or "") or None,
+            )
+    except DatabaseError as exc:
+        logger.warning("conversation could not be stored (database unavailable): %s", type(exc).__name__)
+        return Conversation(session_key=session_key, ui_language=ui_language)
 
 
 def _presented(emit: Emit, language: str) -> Emit:
@@ -167,14 +190,31 @@ def _refused(request: HttpRequest, refusal: Refusal, *, ui_language: str, stream
     return response
 
 
+# How long a citizen is told to wait when the database cannot serve the page.
+UNAVAILABLE_RETRY_AFTER_S = 60
+
+
+def _unavailable(request: HttpRequest, *, ui_language: str) -> HttpResponse:
+    """The database failed in a way the answer could not survive: a clear, translated 503, never a 500."""
+    with translation.override(ui_language):
+        response = render(request, "errors/unavailable.html", status=503)
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
+    return response
+
+
 @require_POST
 @never_cache
+@unless_chat_offline
 def ask(request: HttpRequest) -> HttpResponseBase:
     """Stream an answer as server-sent events, or render it as a page when JavaScript is off."""
     ui_language = _ui_language(request)
     question = str(request.POST.get("question", ""))
     streaming = "text/event-stream" in request.headers.get("Accept", "")
-    conversation = _conversation(request, ui_language)
+    try:
+        conversation = _conversation(request, ui_language)
+    except DatabaseError as exc:  # not even readable: nothing to answer with
+        logger.error("conversation unavailable (database): %s", type(exc).__name__)
+        return _unavailable(request, ui_language=ui_language)
     refusal = question_admit(
         session_key=_session_key(request), ip=client_ip(meta=request.META), conversation_id=str(conversation.pk)
     )
@@ -210,6 +250,16 @@ def ask(request: HttpRequest) -> HttpResponseBase:
         answer = answer_question(
             conversation=conversation, question=question, ui_language=ui_language, emit=events.append
         )
+        stored = answer.pk is not None
+        # This answer as it is in memory: the database may have refused to store it, or its last update.
+        current = _answer_turn(answer, language=ui_language)
+        turns = tuple(
+            t for t in conversation_turns(conversation=conversation, language=ui_language) if t.answer_id != answer.pk
+        )
+        turns = (*turns, current)
+    except DatabaseError as exc:
+        logger.error("answer page unavailable (database): %s", type(exc).__name__)
+        return _unavailable(request, ui_language=ui_language)
     finally:
         pending_release(conversation_id=str(conversation.pk))
     with translation.override(ui_language):
@@ -219,11 +269,26 @@ def ask(request: HttpRequest) -> HttpResponseBase:
             {
                 **_form_context(ui_language),
                 "answer_id": answer.pk,
-                "conversation_id": str(conversation.pk),
-                "turns": conversation_turns(conversation=conversation, language=ui_language),
+                # Not stored: a follow-up starts a new conversation rather than point at a missing one.
+                "conversation_id": str(conversation.pk) if stored else "",
+                "not_stored": not stored,
+                "turns": turns,
             },
         )
     return response
+
+
+def _answer_turn(answer: Answer, *, language: str) -> Turn:
+    """The answer just given, as the page shows it; one the database did not keep has no feedback form."""
+    return Turn(
+        answer_id=answer.pk or 0,
+        question=answer.question,
+        text=answer.text,
+        status=answer.status,
+        language=answer.language,
+        sources=source_cards(sources=answer.sources, language=language),
+        rating="",  # just answered: not rated yet
+    )
 
 
 def _feedback_message(result: FeedbackResult) -> str:
@@ -239,19 +304,49 @@ def _feedback_message(result: FeedbackResult) -> str:
     return _("Please choose whether the answer helped, and keep your comment short.")
 
 
+def _feedback_refused(
+    request: HttpRequest, *, message: str, outcome: str, status: int, retry_after_s: int
+) -> HttpResponse:
+    response: HttpResponse
+    if "application/json" in request.headers.get("Accept", ""):
+        response = JsonResponse({"ok": False, "outcome": outcome, "message": message}, status=status)
+    else:
+        response = render(request, "429.html", {"message": message}, status=status)
+    if retry_after_s:
+        response["Retry-After"] = str(retry_after_s)
+    return response
+
+
 @require_POST
 @never_cache
+@unless_chat_offline
 def feedback(request: HttpRequest) -> HttpResponseBase:
     """Thumbs up or down on one answer; JSON for the chat script, a page without JavaScript."""
     ui_language = _ui_language(request)
     comment = str(request.POST.get("comment", ""))
-    result = feedback_record(
-        session_key=_session_key(request),
-        answer_id=str(request.POST.get("answer", "")),
-        rating=str(request.POST.get("rating", "")),
-        reason=str(request.POST.get("reason", "")),
-        comment=comment,
-    )
+    session_key = _session_key(request)
+    refusal = feedback_admit(session_key=session_key, ip=client_ip(meta=request.META))
+    if refusal is not None:
+        with translation.override(ui_language):
+            message = _("You have sent a lot of feedback in a short time. Please wait a few minutes and try again.")
+            return _feedback_refused(
+                request, message=message, outcome="rate_limited", status=429, retry_after_s=refusal.retry_after_s
+            )
+    try:
+        result = feedback_record(
+            session_key=session_key,
+            answer_id=str(request.POST.get("answer", "")),
+            rating=str(request.POST.get("rating", "")),
+            reason=str(request.POST.get("reason", "")),
+            comment=comment,
+        )
+    except DatabaseError as exc:  # read-only or unavailable database: say so, never a 500
+        logger.error("feedback could not be stored (database unavailable): %s", type(exc).__name__)
+        with translation.override(ui_language):
+            message = _("Your feedback could not be saved right now. Please try again later.")
+            return _feedback_refused(
+                request, message=message, outcome="unavailable", status=503, retry_after_s=UNAVAILABLE_RETRY_AFTER_S
+            )
     status = {"saved": 200, "pii": 400, "invalid": 400, "not_found": 404}[result.outcome]
     with translation.override(ui_language):
         message = _feedback_message(result)
@@ -275,3 +370,91 @@ def feedback(request: HttpRequest) -> HttpResponseBase:
             },
             status=status,
         )
+
+
+# --- export of one's own conversation -------------------------------------------------------------
+
+
+def _export_sources(answer: Answer) -> list[dict[str, object]]:
+    """What the citizen saw of each source (never scores or internal keys)."""
+    keep = ("number", "title", "section", "url", "language")
+    return [{k: s.get(k, "") for k in keep} for s in answer.sources if isinstance(s, dict)]
+
+
+def _export_time(value: object) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""  # type: ignore[arg-type]
+
+
+def _export_text(conversation: Conversation, answers: list[Answer]) -> str:
+    """The conversation as plain text, labels in the interface language."""
+    lines = [
+        _("Guichet Assistant: your conversation"),
+        _("Started: %(when)s") % {"when": _export_time(conversation.created_at)},
+        _("Downloaded: %(when)s") % {"when": _export_time(timezone.now())},
+        _(
+            "Answers are written by an artificial intelligence from official guichet.public.lu pages. "
+            "It can make mistakes: check the linked sources, or ask a person at the helpdesk."
+        ),
+        "",
+    ]
+    for number, answer in enumerate(answers, start=1):
+        lines += [
+            "=" * 60,
+            _("Question %(number)s (%(when)s)") % {"number": number, "when": _export_time(answer.created_at)},
+            answer.question,
+            "",
+            _("Answer"),
+            answer.text.strip() or _("(no answer)"),
+        ]
+        sources = _export_sources(answer)
+        if sources:
+            lines += ["", _("Sources")]
+            lines += [f"[{s['number']}] {s['title']}: {s['url']}" for s in sources]
+        lines.append("")
+    return "\n".join(str(line) for line in lines) + "\n"
+
+
+def _export_json(conversation: Conversation, answers: list[Answer]) -> str:
+    data = {
+        "conversation": str(conversation.pk),
+        "interface_language": conversation.ui_language,
+        "started_at": conversation.created_at.isoformat(),
+        "exported_at": timezone.now().isoformat(),
+        "turns": [
+            {
+                "asked_at": a.created_at.isoformat(),
+                "question": a.question,
+                "answer": a.text,
+                "answer_language": a.language,
+                "status": a.status,
+                "sources": _export_sources(a),
+            }
+            for a in answers
+        ],
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+@require_GET
+@never_cache  # no shared or back-button cache may keep a conversation
+@unless_chat_offline
+def conversation_export(request: HttpRequest) -> HttpResponseBase:
+    """Download this session's own conversation as text (default) or JSON; any other id is a 404."""
+    conversation = None
+    if request.session.session_key:
+        conversation = session_conversation(
+            session_key=request.session.session_key, conversation_id=str(request.GET.get("conversation", ""))
+        )
+    if conversation is None:
+        raise Http404("no such conversation in this session")
+    answers = list(conversation.answers.order_by("created_at"))
+    as_json = request.GET.get("format") == "json"
+    body = _export_json(conversation, answers) if as_json else _export_text(conversation, answers)
+    day = timezone.localtime(conversation.created_at).strftime("%Y-%m-%d")
+    filename = f"guichet-assistant-{day}.{'json' if as_json else 'txt'}"
+    content_type = "application/json" if as_json else "text/plain"
+    return HttpResponse(
+        body,
+        content_type=f"{content_type}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
