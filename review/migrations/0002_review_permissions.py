@@ -17,7 +17,6 @@ REVIEWER = [
     "view_historicalverifiedanswer",
     "add_verifiedanswertext",
     "change_verifiedanswertext",
-    "delete_verifiedanswertext",
     "view_verifiedanswertext",
     "add_documentflag",
     "view_documentflag",
@@ -25,7 +24,8 @@ REVIEWER = [
     "change_goldencase",
     "view_goldencase",
 ]
-EDITOR = [*REVIEWER, "approve_verifiedanswer", "delete_verifiedanswer", "change_documentflag", "delete_goldencase"]
+# Nothing is deleted by hand: verified answers are withdrawn by going back to draft or expiring.
+EDITOR = [*REVIEWER, "approve_verifiedanswer", "change_documentflag"]
 
 
 def grant(apps: Any, schema_editor: Any) -> None:

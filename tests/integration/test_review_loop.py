@@ -8,6 +8,7 @@ from the queue runs in `manage.py evaluate`.
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
+from django.utils import translation
 
-from assistant.models import Answer
+from assistant.models import Answer, Feedback
 from ingestion.models import Document
 from ingestion.services import ingest_folder
 from review.models import DocumentFlag, GoldenCase, ReviewItem, VerifiedAnswer, VerifiedAnswerText
@@ -106,8 +108,9 @@ def test_thumbs_down_answer_is_queued_promoted_approved_and_served_to_another_se
     queue = reviewer.get("/admin/review/reviewitem/").content.decode()
     assert "How much is a residents" in queue
     page = reviewer.get(f"/admin/review/reviewitem/{item.pk}/change/").content.decode()
-    assert "retrieved chunks with scores" in page and "review-parking.en" in page  # chunks with their scores
-    assert "Not helpful" in page  # the feedback beside the answer
+    assert "review-parking.en" in page  # the retrieved chunks, with their scores
+    with translation.override("fr"):  # the admin speaks the default language
+        assert escape(str(Feedback.Rating.DOWN.label)) in page  # the feedback beside the answer
 
     # The reviewer drafts a verified answer from the item; a reviewer cannot approve it.
     created = reviewer.post(f"/admin/review/reviewitem/{item.pk}/verify/")
@@ -249,7 +252,7 @@ def test_flagged_document_reaches_the_editors_list(kb: Path) -> None:
 
     editor = _staff("erna", "Editor")
     listing = editor.get("/admin/review/documentflag/?resolved__exact=0").content.decode()
-    assert document.title in listing
+    assert escape(document.title) in listing
     handled = reviewer.post(
         f"/admin/review/reviewitem/{item.pk}/change/", {"note": "flagged the page", "mark_handled": "on"}
     )

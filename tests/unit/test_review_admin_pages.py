@@ -23,12 +23,12 @@ def _client(group: str) -> Client:
 
 def _declined_with_feedback() -> Answer:
     Document.objects.create(
-        key="marriage.en",
+        key="review-unit-marriage.en",
         procedure="marriage",
         language="en",
         title="Getting married",
         url="https://x.lu/m",
-        origin="/kb/marriage.en.md",
+        origin="/kb/review-unit-marriage.en.md",
         content_hash="h",
     )
     conversation = Conversation.objects.create(session_key="s", ui_language="en")
@@ -42,7 +42,7 @@ def _declined_with_feedback() -> Answer:
         sources=[
             {
                 "number": 1,
-                "document": "marriage.en",
+                "document": "review-unit-marriage.en",
                 "procedure": "marriage",
                 "title": "Getting married",
                 "language": "en",
@@ -57,7 +57,7 @@ def _declined_with_feedback() -> Answer:
                 "kept": 1,
                 "chunks": [
                     {
-                        "document": "marriage.en",
+                        "document": "review-unit-marriage.en",
                         "section": "Banns",
                         "rank": 1,
                         "score": 0.03,
@@ -93,7 +93,7 @@ def test_reviewer_drafts_but_cannot_approve_editor_approves() -> None:
     reviewer = _client("Reviewer")
     assert reviewer.post(f"/admin/review/reviewitem/{item.pk}/verify/").status_code == 302
     verified = VerifiedAnswer.objects.get(created_from=answer)
-    assert verified.documents.filter(key="marriage.en").exists()
+    assert verified.documents.filter(key="review-unit-marriage.en").exists()
     assert not verified.texts.exists()  # a replaced answer's text is no starting point
     page = reviewer.get("/admin/review/verifiedanswer/").content.decode()
     assert 'value="approve"' not in page  # the action is not offered

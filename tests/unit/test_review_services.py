@@ -87,22 +87,22 @@ def test_approval_needs_a_text_and_published_sources() -> None:
     with pytest.raises(ValueError, match="answer text"):
         verified_approve(verified=verified, user=None)
     VerifiedAnswerText.objects.create(verified_answer=verified, language="en", text="At your commune [1].")
-    verified.documents.set([_document("draft-page", Document.Status.DRAFT)])
+    verified.documents.set([_document("review-unit-draft-page", Document.Status.DRAFT)])
     with pytest.raises(ValueError, match="published"):
         verified_approve(verified=verified, user=None)
-    verified.documents.set([_document("id-card")])
+    verified.documents.set([_document("review-unit-id-card")])
     verified_approve(verified=verified, user=None)
     assert verified.state == VerifiedAnswer.State.APPROVED and verified.approved_at is not None
 
 
 def test_golden_cases_are_written_in_the_evaluation_format() -> None:
-    document = _document("marriage.en")
+    document = _document("review-unit-marriage.en")
     answerable = GoldenCase.objects.create(
         question="How do we marry?", language="fr", expected_document=document, answer_facts="town hall\n\nbans\n"
     )
     decline = GoldenCase.objects.create(question="Best restaurant?", language="en")
     rows = golden_case_rows([answerable, decline])
-    assert rows[0]["expected_doc"] == "marriage.en.md" and rows[0]["answer_facts"] == ["town hall", "bans"]
+    assert rows[0]["expected_doc"] == "review-unit-marriage.en.md" and rows[0]["answer_facts"] == ["town hall", "bans"]
     assert rows[0]["cross_lingual"] is True and rows[0]["answerable"] is True
     assert rows[1]["expected_doc"] is None and rows[1]["answerable"] is False
     assert str(rows[0]["id"]).startswith("g") and str(rows[1]["id"]).startswith("go")
@@ -119,12 +119,12 @@ def test_serve_verified_step_answers_matching_questions_in_their_language_only()
         question="how do i renew my identity card", state=VerifiedAnswer.State.APPROVED
     )
     VerifiedAnswerText.objects.create(verified_answer=verified, language="en", text="At your commune.")
-    verified.documents.set([_document("id-card")])
+    verified.documents.set([_document("review-unit-id-card")])
 
     ctx = AnswerContext(question="How do I renew my identity card?", ui_language="en", language="en")
     ServeVerified(embedder=embedder)(ctx)
     assert ctx.status == "verified" and ctx.answer == "At your commune." and ctx.aborted
-    assert [s.document_key for s in ctx.sources] == ["id-card"] and ctx.citations == (1,)
+    assert [s.document_key for s in ctx.sources] == ["review-unit-id-card"] and ctx.citations == (1,)
 
     german = AnswerContext(question="How do I renew my identity card?", ui_language="de", language="de")
     ServeVerified(embedder=embedder)(german)
