@@ -3,7 +3,9 @@
 ``/healthz`` (liveness) says the process answers; it checks nothing else, so a dead dependency
 never gets healthy web processes restarted in a loop. ``/readyz`` (readiness) checks each
 dependency with a short timeout: the database, the index and the model are required to answer
-citizens; the broker only carries background work, so without it the service is degraded, not down.
+citizens; the broker only carries background work, a read-only database still lets answers be shown
+(not stored) and a dead cache only lifts the rate limits, so without those the service is degraded,
+not down.
 """
 
 from __future__ import annotations
@@ -40,6 +42,33 @@ def _database() -> str:
     return connection.vendor
 
 
+def _database_writes() -> str:
+    """A database that answers but refuses writes (a replica, a full disk, read-only mode) loses questions."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW transaction_read_only")
+            read_only = str(cursor.fetchone()[0]).lower() == "on"
+        elif connection.vendor == "sqlite":
+            cursor.execute("PRAGMA query_only")
+            read_only = bool(cursor.fetchone()[0])
+        else:
+            return f"{connection.vendor}: not checked"
+    if read_only:
+        raise PermissionError("the database is read-only: answers are shown but not stored")
+    return "writable"
+
+
+def _cache() -> str:
+    """The shared cache holds rate limits and pending-question claims; without it they fail open."""
+    from django.core.cache import cache
+
+    key = "readyz-probe"
+    cache.set(key, "1", timeout=10)
+    if cache.get(key) != "1":
+        raise RuntimeError("the cache does not keep what it is given")
+    return type(cache).__name__
+
+
 def _index() -> str:
     from assistant.vector_index import get_index
 
@@ -70,6 +99,8 @@ def _broker() -> str:
 
 CHECKS: tuple[tuple[str, Callable[[], str], bool], ...] = (
     ("database", _database, True),
+    ("database_writes", _database_writes, False),
+    ("cache", _cache, False),
     ("index", _index, True),
     ("model", _model, True),
     ("broker", _broker, False),

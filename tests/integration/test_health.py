@@ -31,7 +31,14 @@ def test_ready_when_database_index_model_and_broker_answer(demo_kb_index: Path, 
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok"
-    assert {name for name, check in body["checks"].items() if check["ok"]} == {"database", "index", "model", "broker"}
+    assert {name for name, check in body["checks"].items() if check["ok"]} == {
+        "database",
+        "database_writes",
+        "cache",
+        "index",
+        "model",
+        "broker",
+    }
     assert "points" in body["checks"]["index"]["detail"]
 
 
@@ -65,3 +72,37 @@ def test_degraded_not_down_when_only_the_broker_is_unreachable(demo_kb_index: Pa
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "degraded" and not body["checks"]["broker"]["ok"]
+
+
+def test_degraded_when_the_database_refuses_writes(demo_kb_index: Path, settings: Any) -> None:
+    from django.db import connection
+
+    settings.INDEX_DIR = demo_kb_index
+    sql = "SET default_transaction_read_only = {}" if connection.vendor == "postgresql" else "PRAGMA query_only = {}"
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format("on"))
+    try:
+        response = Client().get("/readyz")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format("off"))
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "degraded"
+    writes = body["checks"]["database_writes"]
+    assert not writes["ok"] and "read-only" in writes["detail"] and body["checks"]["database"]["ok"]
+
+
+def test_degraded_when_the_shared_cache_is_unreachable(demo_kb_index: Path, settings: Any) -> None:
+    settings.INDEX_DIR = demo_kb_index
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    response = Client().get("/readyz")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "degraded"
+    assert not body["checks"]["cache"]["ok"]
