@@ -6,6 +6,7 @@ import atexit
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,40 +58,47 @@ def _notify_queue(ahead: int) -> None:
         observer(ahead)
 
 
-class _TicketQueue:
-    """A first-come, first-served lock that knows each waiter's place in line.
+class _SlotQueue:
+    """A first-come, first-served gate for ``slots`` concurrent generations that knows each waiter's place.
 
-    ``threading.Lock`` is neither fair nor countable; tickets make both true.
+    ``threading.Lock``/``Semaphore`` are neither fair nor countable; an explicit line makes both true.
+    With one slot it is the in-process model's queue; with N it mirrors a model server's ``--parallel``
+    slots, so that questions wait (and are counted, and refused when too many) here rather than piling
+    up unseen on the server.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
         self._cond = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
+        self._slots = max(1, slots)
+        self._active = 0
+        self._line: deque[object] = deque()
 
     @property
     def waiting(self) -> int:
-        """Requests waiting for the model (not counting the one being generated)."""
+        """Requests waiting for a slot (not counting those being generated)."""
         with self._cond:
-            return max(0, self._next_ticket - self._serving - 1)
+            return len(self._line)
 
     @contextmanager
     def turn(self, on_position: QueueObserver) -> Iterator[None]:
+        ticket = object()
         with self._cond:
-            ticket = self._next_ticket
-            self._next_ticket += 1
+            self._line.append(ticket)
             reported = -1
-            while ticket != self._serving:
-                ahead = ticket - self._serving
+            while not (self._active < self._slots and self._line[0] is ticket):
+                ahead = self._line.index(ticket) + 1  # the ones before it, plus the generation it waits for
                 if ahead != reported:
                     on_position(ahead)
                     reported = ahead
                 self._cond.wait()
+            self._line.popleft()
+            self._active += 1
+            self._cond.notify_all()  # the next in line may have a free slot too
         try:
             yield
         finally:
             with self._cond:
-                self._serving += 1
+                self._active -= 1
                 self._cond.notify_all()
 
 
@@ -112,7 +120,7 @@ class LlamaCppLLM:
         self._model: Any = None
         self._load_lock = threading.Lock()
         # llama.cpp contexts are not re-entrant: requests queue here, in order of arrival.
-        self._queue = _TicketQueue()
+        self._queue = _SlotQueue(slots=1)
 
     @property
     def waiting(self) -> int:
@@ -176,8 +184,12 @@ class OpenAICompatibleLLM:
         connect_timeout_s: float = 5.0,
         connect_retries: int = 2,
         retry_backoff_s: float = 0.2,
+        slots: int = 2,
     ) -> None:
         self.name = f"{model}@{base_url}"
+        # This process sends at most ``slots`` generations at once (the server's --parallel divided
+        # among the web processes); the others wait in line and count for LLM_MAX_QUEUE.
+        self._queue = _SlotQueue(slots=slots)
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
         self._timeout_s = timeout_s
@@ -185,7 +197,16 @@ class OpenAICompatibleLLM:
         self._connect_retries = connect_retries
         self._backoff_s = retry_backoff_s
 
+    @property
+    def waiting(self) -> int:
+        """How many requests of this process are waiting for a server slot right now."""
+        return self._queue.waiting
+
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
+        with self._queue.turn(_notify_queue):
+            yield from self._stream(messages, max_tokens=max_tokens, temperature=temperature)
+
+    def _stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
         import httpx
 
         body = {
@@ -280,7 +301,9 @@ class ScriptedLLM:
 @lru_cache(maxsize=1)
 def get_llm() -> LLM:
     if settings.LLM_BASE_URL:
-        return OpenAICompatibleLLM(settings.LLM_BASE_URL, timeout_s=settings.LLM_TIMEOUT_S)
+        return OpenAICompatibleLLM(
+            settings.LLM_BASE_URL, timeout_s=settings.LLM_TIMEOUT_S, slots=settings.LLM_SERVER_SLOTS
+        )
     return LlamaCppLLM(
         settings.LLM_MODEL_PATH,
         n_ctx=settings.LLM_N_CTX,

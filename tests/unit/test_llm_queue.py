@@ -67,3 +67,54 @@ def test_a_generation_abandoned_midway_frees_the_model(tmp_path: Path) -> None:
     next(stream)
     stream.close()  # the citizen pressed stop
     assert "".join(llm.stream([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)) == "ok"
+
+
+def test_a_model_server_gets_at_most_its_slots_the_rest_wait_in_line() -> None:
+    """The server adapter's gate, against a real HTTP server that holds each generation open."""
+    import http.server
+    import json
+
+    from assistant.llm import OpenAICompatibleLLM
+
+    release = threading.Event()
+    active, peak, lock = [0], [0], threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            release.wait(5)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            chunk = {"choices": [{"delta": {"content": "ok"}, "finish_reason": None}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+            with lock:
+                active[0] -= 1
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    llm = OpenAICompatibleLLM(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout_s=10, slots=2)
+    outputs: list[str] = []
+    positions: list[list[int]] = [[] for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda i=i: _generate(llm, positions[i], outputs))  # type: ignore[misc]
+        for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while (llm.waiting < 2 or active[0] < 2) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert llm.waiting == 2 and active[0] == 2  # two generations on the server, two in line
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    server.shutdown()
+    assert outputs == ["ok"] * 4 and peak[0] == 2 and llm.waiting == 0
+    assert sorted(p[0] for p in positions if p) == [1, 2]  # the waiting ones learnt their place
