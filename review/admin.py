@@ -61,11 +61,26 @@ class GoldenForm(forms.Form):
     )
 
 
+class MineFilter(admin.SimpleListFilter):
+    """Owners find their expired verified answers here."""
+
+    title = _("owner")
+    parameter_name = "mine"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("1", _("My verified answers"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ReviewItem]) -> QuerySet[ReviewItem]:
+        if self.value() == "1":
+            return queryset.filter(verified_answer__owner=request.user)  # type: ignore[misc]
+        return queryset
+
+
 @admin.register(ReviewItem)
 class ReviewItemAdmin(SimpleHistoryAdmin):
     form = ReviewItemForm
     list_display = ["created_at", "reason", "language", "procedure", "question_short", "answer_status", "state"]
-    list_filter = ["state", "reason", "language", "procedure", ("created_at", admin.DateFieldListFilter)]
+    list_filter = ["state", "reason", "language", "procedure", ("created_at", admin.DateFieldListFilter), MineFilter]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     search_fields = ["answer__question", "procedure", "verified_answer__question"]

@@ -170,6 +170,12 @@ def test_reingesting_a_changed_page_expires_its_verified_answer(kb: Path) -> Non
     assert "changed" in verified.expired_reason
     item = ReviewItem.objects.get(verified_answer=verified, reason=ReviewItem.Reason.VERIFIED_EXPIRED)
     assert item.state == ReviewItem.State.OPEN
+    owner.groups.add(Group.objects.get(name="Reviewer"))
+    mine = Client()
+    mine.force_login(owner)
+    assert (
+        f"/admin/review/reviewitem/{item.pk}/change/" in mine.get("/admin/review/reviewitem/?mine=1").content.decode()
+    )
     assert status_of("What does a residents parking permit cost?") != "verified"
 
 
