@@ -178,7 +178,7 @@ class QuestionTrial:
 def question_trial(*, question: str, language: str, steps: Sequence[Step] | None = None) -> QuestionTrial:
     """Answer ``question`` as the chat would, storing nothing."""
     steps = steps if steps is not None else answer_steps()
-    ctx = pipeline_run(ctx=AnswerContext(question=question, ui_language=language), steps=steps)
+    ctx = pipeline_run(ctx=AnswerContext(question=question, ui_language=language), steps=steps, observe=False)
     outcomes = tuple(_step_outcome(step.name, ctx.metrics.get(step.name)) for step in steps)
     kept = ctx.retrieval.kept if ctx.retrieval else ()
     rejected = ctx.retrieval.rejected if ctx.retrieval else ()

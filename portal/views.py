@@ -32,6 +32,7 @@ from assistant.models import Answer, Conversation, Feedback
 from assistant.services import answer_question, conversation_for_session
 from assistant.types import StreamEvent
 from portal.maintenance import unless_chat_offline
+from portal.observability import metrics
 from portal.presenters import Turn, conversation_turns, queue_message, session_conversation, source_cards
 from portal.streaming import Emit, event_stream, sse_format
 
@@ -177,6 +178,7 @@ _REFUSAL_MESSAGE = {"rate_limited": replies.RATE_LIMITED, "pending": replies.ANS
 
 def _refused(request: HttpRequest, refusal: Refusal, *, ui_language: str, streaming: bool) -> HttpResponse:
     """The question is not taken: an ``error`` event for the chat script, a page without JavaScript."""
+    metrics.refusal_record(refusal.reason)
     with translation.override(ui_language):
         message = str(_REFUSAL_MESSAGE[refusal.reason])
         status = _REFUSAL_STATUS[refusal.reason]

@@ -80,7 +80,7 @@ def question_run(
 ) -> QuestionResult:
     started = time.perf_counter()
     ctx = AnswerContext(question=question.question, ui_language=question.language)
-    pipeline_run(ctx=ctx, steps=steps)  # type: ignore[arg-type]
+    pipeline_run(ctx=ctx, steps=steps, observe=False)  # type: ignore[arg-type]
     total = (time.perf_counter() - started) * 1000
     numbers = {s.number: s for s in ctx.sources}
     raw_citations = [int(n) for n in CITATION.findall(ctx.raw_output)]
