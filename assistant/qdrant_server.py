@@ -16,7 +16,7 @@ from __future__ import annotations
 import atexit
 import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -92,7 +92,12 @@ class QdrantServerIndex:
         return sorted(c.name for c in collections if c.name.startswith(PREFIX))
 
     def build_generation(
-        self, points: Iterable[IndexPoint], *, dim: int, smoke: Sequence[tuple[float, ...]] = ()
+        self,
+        points: Iterable[IndexPoint],
+        *,
+        dim: int,
+        smoke: Sequence[tuple[float, ...]] = (),
+        meta: Mapping[str, str] | None = None,
     ) -> tuple[str, int]:
         """Write a new collection, validate it, point the alias at it; return its name and point count.
 
@@ -109,6 +114,7 @@ class QdrantServerIndex:
                     collection_name=name,
                     vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
                     sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                    metadata=dict(meta or {}),
                 )
                 created = True
                 expected = self._write(name, points, smoke=smoke)
@@ -120,6 +126,14 @@ class QdrantServerIndex:
             self._switch(name)
             self._prune()
             return name, expected
+
+    def generation_meta(self, name: str) -> dict[str, str]:
+        """The collection metadata ``build_generation`` stored (what the generation was built with)."""
+        try:
+            stored = self._client.get_collection(name).config.metadata or {}
+        except Exception as exc:
+            raise IndexUnavailable(f"Qdrant at {self.label}: cannot read collection {name}: {exc}") from exc
+        return {str(k): str(v) for k, v in stored.items()}
 
     def _write(self, name: str, points: Iterable[IndexPoint], *, smoke: Sequence[tuple[float, ...]]) -> int:
         # Payload indexes make filtered queries fast on a server. Local mode ignores them, with a

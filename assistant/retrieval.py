@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from assistant import lexical
-from assistant.embedder import Embedder, get_embedder
+from assistant.embedder import Embedder, get_embedder, index_embedding_require
 from assistant.types import LANGUAGES, RetrievalResult, ScoredChunk, Source
 from assistant.vector_index import Hit, HybridQuery, VectorIndex, get_index
 
@@ -102,6 +102,8 @@ def retrieve(
     config = config or retrieval_config()
     index = index or get_index()
     embedder = embedder or get_embedder()
+    # Vectors of another model or backend would rank wrongly without any error: refuse instead.
+    index_embedding_require(index=index, embedder=embedder)
     variants = variants or {}
     # Lexical: the question and its translations, each expanded with the lexicon's equivalents.
     # Dense: the question as typed and its English version (the default embedder only knows English).

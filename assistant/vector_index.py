@@ -12,11 +12,12 @@ The previous generations are kept for rollback.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ from assistant.types import IndexPoint, SparseVec
 DENSE = "dense"
 LEXICAL = "lex"
 KEEP_GENERATIONS = 3
+# What a generation was built with (e.g. the embedding model and backend), written beside its segments.
+META_FILE = "guichet-meta.json"
 _BATCH = 256
 
 
@@ -93,8 +96,15 @@ class VectorIndex(Protocol):
     def generations(self) -> list[str]: ...
 
     def build_generation(
-        self, points: Iterable[IndexPoint], *, dim: int, smoke: Sequence[tuple[float, ...]] = ()
+        self,
+        points: Iterable[IndexPoint],
+        *,
+        dim: int,
+        smoke: Sequence[tuple[float, ...]] = (),
+        meta: Mapping[str, str] | None = None,
     ) -> tuple[str, int]: ...
+
+    def generation_meta(self, name: str) -> dict[str, str]: ...
 
     def activate(self, name: str) -> None: ...
 
@@ -146,9 +156,16 @@ class EdgeIndex:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def build_generation(
-        self, points: Iterable[IndexPoint], *, dim: int, smoke: Sequence[tuple[float, ...]] = ()
+        self,
+        points: Iterable[IndexPoint],
+        *,
+        dim: int,
+        smoke: Sequence[tuple[float, ...]] = (),
+        meta: Mapping[str, str] | None = None,
     ) -> tuple[str, int]:
         """Write a new generation, validate it, make it live; return its name and point count.
+
+        ``meta`` is stored with the generation (``generation_meta``) before it goes live.
 
         Validation: the stored point count equals what was written, and every ``smoke`` vector
         finds a published point. On any failure the half-built directory is removed and the live
@@ -161,6 +178,7 @@ class EdgeIndex:
             path = self.root / name
             try:
                 expected = self._write(path, points, dim=dim, smoke=smoke)
+                (path / META_FILE).write_text(json.dumps(dict(meta or {})))
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 raise
@@ -205,6 +223,14 @@ class EdgeIndex:
         finally:
             shard.close()
         return expected
+
+    def generation_meta(self, name: str) -> dict[str, str]:
+        """What ``build_generation`` stored with generation ``name``; empty for one built without."""
+        try:
+            stored = json.loads((self.root / name / META_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
 
     def activate(self, name: str) -> None:
         """Make an existing generation live (used by rollback)."""

@@ -1,48 +1,84 @@
-"""Embedding throughput of the ingestion path against plain ``SentenceTransformer.encode``.
+"""Embedding throughput of the ingestion path, per backend, against plain ``SentenceTransformer.encode``.
 
-Baseline: the library's ``encode`` with its defaults, on the same model and texts. Measured:
-``SentenceTransformerEmbedder.embed_documents``, what ``ingestion.indexing.embeddings_ensure`` calls
-(batching, normalisation, the lock and the conversion to float lists). Texts are chunk-sized
-passages of the demo knowledge base, each made distinct, in the ``heading\\ntext`` form the index embeds.
+Baseline (``embed_baseline_chunks_per_s``): the library's ``encode`` with its defaults, torch, on the same
+model and texts. Measured, for each backend: ``Embedder.embed_documents``, what
+``ingestion.indexing.embeddings_ensure`` calls (batching, normalisation, the conversion to float lists).
+``embed_chunks_per_s`` is the product's default path (``EMBEDDING_BACKEND``).
+
+Texts are the demo knowledge base cut by the real chunker, in the ``heading path\\ntext`` form the index
+embeds, each made distinct. Runs are interleaved (baseline, each backend, baseline, ...) and the median
+of ``rounds`` is reported, so a machine busy with something else skews every figure alike.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from django.conf import settings
 
 
 def chunk_texts(count: int) -> list[str]:
-    """``count`` distinct chunk-like texts (paragraphs of the demo pages under their titles)."""
-    passages: list[str] = []
-    for page in sorted(settings.DEMO_KB_DIR.glob("*.md")):
-        body = page.read_text().split("---", 2)[-1]
-        passages += [p.strip() for p in body.split("\n\n") if len(p.strip()) > 80]
-    if not passages:
-        raise RuntimeError(f"no passages in {settings.DEMO_KB_DIR}")
-    return [f"{passages[n % len(passages)]} (passage {n})" for n in range(count)]
+    """``count`` distinct chunk texts: the demo pages' chunks, repeated with a marker when more are asked."""
+    from ingestion.chunking import chunk_document
+    from ingestion.loaders import iter_document_paths, load_document
+
+    chunks: list[str] = []
+    for path in iter_document_paths(Path(settings.DEMO_KB_DIR)):
+        chunks += [draft.embedding_text() for draft in chunk_document(load_document(path))]
+    if not chunks:
+        raise RuntimeError(f"no chunks in {settings.DEMO_KB_DIR}")
+    return [f"{chunks[n % len(chunks)]} (passage {n})" for n in range(count)]
 
 
-def bench_embedding(*, texts: int = 500) -> dict[str, float]:
-    from assistant.embedder import SentenceTransformerEmbedder
+def _rate(texts: int, seconds: Sequence[float]) -> float:
+    return round(texts / statistics.median(seconds), 1)
 
+
+def bench_embedding(*, texts: int = 500, backends: Sequence[str] | None = None, rounds: int = 3) -> dict[str, float]:
+    from assistant.embedder import BACKENDS, SentenceTransformerEmbedder, embedder_create
+
+    chosen = tuple(backends or BACKENDS)
+    default = settings.EMBEDDING_BACKEND
+    if default not in chosen:
+        chosen = (*chosen, default)
     corpus = chunk_texts(texts)
-    embedder = SentenceTransformerEmbedder(settings.EMBEDDING_MODEL)
-    model = embedder._model  # the same loaded weights: only the call path differs
-    embedder.embed_documents(corpus[:8])  # warm-up: first call pays for lazy initialisation
-
-    started = time.perf_counter()
-    model.encode(corpus, show_progress_bar=False)
-    baseline_s = time.perf_counter() - started
-    started = time.perf_counter()
-    vectors = embedder.embed_documents(corpus)
-    measured_s = time.perf_counter() - started
-    if len(vectors) != texts or len(vectors[0]) != embedder.dim:
-        raise RuntimeError("the embedder returned the wrong shape")
-    return {
-        "embed_texts": texts,
-        "embed_chunks_per_s": round(texts / measured_s, 1),
-        "embed_baseline_chunks_per_s": round(texts / baseline_s, 1),
-        "embed_vs_baseline_ratio": round(baseline_s / measured_s, 3),
+    torch_embedder = SentenceTransformerEmbedder(settings.EMBEDDING_MODEL)
+    model = torch_embedder._model  # the same loaded weights as the torch backend: only the call path differs
+    embedders = {
+        backend: torch_embedder
+        if backend == "torch"
+        else embedder_create(model=settings.EMBEDDING_MODEL, backend=backend)  # type: ignore[arg-type]
+        for backend in chosen
     }
+    for embedder in embedders.values():
+        embedder.embed_documents(corpus[:8])  # warm-up: the first call pays for lazy initialisation
+    model.encode(corpus[:8], show_progress_bar=False)
+
+    baseline: list[float] = []
+    measured: dict[str, list[float]] = {backend: [] for backend in chosen}
+    for _ in range(rounds):
+        started = time.perf_counter()
+        model.encode(corpus, show_progress_bar=False)
+        baseline.append(time.perf_counter() - started)
+        for backend, embedder in embedders.items():
+            started = time.perf_counter()
+            vectors = embedder.embed_documents(corpus)
+            measured[backend].append(time.perf_counter() - started)
+            if len(vectors) != texts or len(vectors[0]) != embedder.dim:
+                raise RuntimeError(f"the {backend} embedder returned the wrong shape")
+
+    results: dict[str, float] = {"embed_texts": texts, "embed_rounds": rounds}
+    results["embed_baseline_chunks_per_s"] = _rate(texts, baseline)
+    for backend in chosen:
+        key = backend.replace("-", "_")
+        results[f"embed_{key}_chunks_per_s"] = _rate(texts, measured[backend])
+        results[f"embed_{key}_vs_baseline_ratio"] = round(
+            statistics.median(baseline) / statistics.median(measured[backend]), 3
+        )
+    default_key = default.replace("-", "_")
+    results["embed_chunks_per_s"] = results[f"embed_{default_key}_chunks_per_s"]
+    results["embed_vs_baseline_ratio"] = results[f"embed_{default_key}_vs_baseline_ratio"]
+    return results

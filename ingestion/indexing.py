@@ -10,7 +10,7 @@ import numpy as np
 from django.db.models import QuerySet
 
 from assistant import lexical
-from assistant.embedder import Embedder, get_embedder
+from assistant.embedder import EMBEDDING_META, Embedder, get_embedder, identity_split
 from assistant.types import IndexPoint
 from assistant.vector_index import IndexBuildError, VectorIndex, get_index
 from ingestion.models import Chunk, Document, EmbeddingCache
@@ -29,7 +29,11 @@ def point_id(chunk_key: str) -> int:
 
 
 def embeddings_ensure(*, chunks: list[Chunk], embedder: Embedder) -> int:
-    """Embed the chunk texts not yet in the cache; return how many were embedded."""
+    """Embed the chunk texts not yet in the cache; return how many were embedded.
+
+    The cache is keyed by ``embedder.name``, which names the model and the backend: vectors of
+    another backend are never reused, so a backend change re-embeds everything once.
+    """
     known = set(
         EmbeddingCache.objects.filter(
             model_name=embedder.name, text_hash__in=[c.text_hash for c in chunks]
@@ -100,5 +104,7 @@ def index_rebuild(
     # Smoke queries: the first, middle and last chunk must each find a published point.
     samples = {chunks[0].text_hash, chunks[len(chunks) // 2].text_hash, chunks[-1].text_hash}
     smoke = [tuple(float(x) for x in np.frombuffer(vectors[h], dtype=np.float32)) for h in sorted(samples)]
-    generation, count = index.build_generation(_points(chunks, vectors), dim=embedder.dim, smoke=smoke)
+    model, backend = identity_split(embedder.name)
+    meta = {EMBEDDING_META: embedder.name, "embedding_model": model, "embedding_backend": backend}
+    generation, count = index.build_generation(_points(chunks, vectors), dim=embedder.dim, smoke=smoke, meta=meta)
     return IndexBuild(generation=generation, points=count, embedded=embedded)

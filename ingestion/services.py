@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from assistant.embedder import Embedder
+from assistant.embedder import Embedder, index_embedding
 from assistant.vector_index import IndexBuildError, VectorIndex, get_index
 from ingestion.fetching import Fetcher
 from ingestion.indexing import IndexBuild, index_rebuild
@@ -103,7 +103,9 @@ def _run(
         read(tally, fetcher)
         failure = too_many_failures(tally)
         index = index or get_index()
-        if rebuild and not failure and (tally.changed_anything or index.current_generation() is None):
+        # A live generation embedded by another model or backend is rebuilt even when no text changed.
+        stale = index_embedding(index=index, configured=embedder.name if embedder else None).needs_rebuild
+        if rebuild and not failure and (tally.changed_anything or index.current_generation() is None or stale):
             build = index_rebuild(index=index, embedder=embedder)
     except IndexBuildError as exc:
         failure = f"index build failed, the live generation is kept: {exc}"

@@ -15,6 +15,7 @@ from assistant.model_files import (
     HubUnavailableError,
     InstalledModel,
     ModelSetupError,
+    embedding_export,
     model_activate,
     model_fetch_from_hub,
     model_install_offline,
@@ -48,6 +49,16 @@ class Command(BaseCommand):
             help="Fail instead of falling back when the hub is unreachable.",
         )
         parser.add_argument(
+            "--embedding-only",
+            action="store_true",
+            help="Only export and verify the ONNX files of the embedding model (EMBEDDING_MODEL).",
+        )
+        parser.add_argument(
+            "--skip-embedding",
+            action="store_true",
+            help="Do not export the embedding model to ONNX (the onnx backends then cannot run).",
+        )
+        parser.add_argument(
             "--pip-arg",
             action="append",
             default=[],
@@ -59,6 +70,11 @@ class Command(BaseCommand):
         if options["offline"] and options["hub_only"]:
             raise CommandError("--offline and --hub-only exclude each other")
         models_dir = Path(settings.MODELS_DIR)
+        if options["embedding_only"] and options["skip_embedding"]:
+            raise CommandError("--embedding-only and --skip-embedding exclude each other")
+        if options["embedding_only"]:
+            self._export_embedding(models_dir=models_dir)
+            return
         try:
             # Checked first so a typo fails now, not after a hub attempt.
             offline_model = offline_model_get(name=options["offline_model"])
@@ -73,6 +89,20 @@ class Command(BaseCommand):
         except ModelSetupError as exc:
             raise CommandError(str(exc)) from exc
         self._report(installed=installed, link=link)
+        if not options["skip_embedding"]:
+            self._export_embedding(models_dir=models_dir)
+
+    def _export_embedding(self, *, models_dir: Path) -> None:
+        # From the model files on disk only: the ONNX backends of EMBEDDING_BACKEND read this export.
+        try:
+            export = embedding_export(model=settings.EMBEDDING_MODEL, models_dir=models_dir, progress=self.stdout.write)
+        except (ModelSetupError, FileNotFoundError) as exc:
+            raise CommandError(f"embedding export failed: {exc}") from exc
+        cosines = ", ".join(f"{backend} {value:.4f}" for backend, value in export.min_cosine.items())
+        state = "kept" if export.reused else "exported"
+        self.stdout.write(self.style.SUCCESS(f"Embedding model {export.model}: ONNX export {state}"))
+        self.stdout.write(f"  path   : {export.directory} -> {os.readlink(export.directory)}")
+        self.stdout.write(f"  checked: worst cosine to torch {cosines} (verified)")
 
     def _install(
         self, *, models_dir: Path, offline: bool, hub_only: bool, offline_name: str, pip_args: list[str]
