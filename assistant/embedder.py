@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8")
+logger = logging.getLogger(__name__)
 ONNX_BACKENDS: tuple[Backend, ...] = ("onnx", "onnx-int8")
 EXPORT_MANIFEST = "export.json"
 ACTIVE_EXPORT = "current"
@@ -323,7 +325,7 @@ def index_embedding(*, index: VectorIndex, configured: str | None = None) -> Ind
     )
 
 
-_BUILT_WITH: dict[tuple[int, str], str | None] = {}
+_BUILT_WITH: dict[tuple[str, str], str | None] = {}
 
 
 def index_embedding_require(*, index: VectorIndex, embedder: Embedder) -> None:
@@ -331,17 +333,22 @@ def index_embedding_require(*, index: VectorIndex, embedder: Embedder) -> None:
 
     Called before each search: comparing a query vector with vectors of another backend would rank
     wrongly without any error. A generation's record never changes, so it is read once per process.
+    A generation that records no embedder (built before they were recorded) is searched, with a warning.
     """
     from assistant.vector_index import IndexUnavailable
 
     live = index.current_generation()
     if live is None:
         return
-    key = (id(index), live)
+    key = (f"{type(index).__name__}:{getattr(index, 'root', getattr(index, 'label', id(index)))}", live)
     if key not in _BUILT_WITH:
         _BUILT_WITH[key] = index.generation_meta(live).get(EMBEDDING_META)
+        if _BUILT_WITH[key] is None and identity_split(embedder.name)[1] != "torch":
+            # Built before generations recorded their embedder (torch then): likely stale, but refusing
+            # every question of an upgraded install would be worse. `index status` and ingestion see it.
+            logger.warning("index generation %s does not record its embedder: run `manage.py index rebuild`", live)
     state = IndexEmbedding(generation=live, built_with=_BUILT_WITH[key], configured=embedder.name)
-    if state.needs_rebuild:
+    if state.built_with is not None and state.needs_rebuild:
         raise IndexUnavailable(state.describe().replace("\n", " "))
 
 

@@ -244,4 +244,7 @@ def test_search_refuses_a_generation_of_another_backend(tmp_path: Path) -> None:
     assert retrieve(question="birth of a child", language="en", index=index, embedder=built_with).kept
     with pytest.raises(IndexUnavailable, match=r"REBUILD NEEDED.*manage.py index rebuild"):
         retrieve(question="birth of a child", language="en", index=index, embedder=other)
+    # A generation from before embedders were recorded is still searched (with a warning), not refused.
+    index.build_generation([point], dim=built_with.dim)
+    assert retrieve(question="birth of a child", language="en", index=index, embedder=built_with).kept
     index.close()
