@@ -67,14 +67,16 @@ class QdrantServerIndex:
     the live generation alone.
     """
 
-    def __init__(self, client: QdrantClient, *, label: str = "qdrant") -> None:
+    def __init__(self, client: QdrantClient, *, label: str = "qdrant", shards: int = 1, replicas: int = 1) -> None:
         self.label = label
         self._client = client
         self._build_lock = threading.Lock()
+        # For a Qdrant cluster (distributed mode): each new generation's shard number and replication factor.
+        self._shards, self._replicas = shards, replicas
 
     @classmethod
-    def from_url(cls, url: str, *, api_key: str = "") -> QdrantServerIndex:
-        return cls(client_from_url(url, api_key=api_key), label=url)
+    def from_url(cls, url: str, *, api_key: str = "", shards: int = 1, replicas: int = 1) -> QdrantServerIndex:
+        return cls(client_from_url(url, api_key=api_key), label=url, shards=shards, replicas=replicas)
 
     # --- generations ------------------------------------------------------------------
     def current_generation(self) -> str | None:
@@ -115,6 +117,8 @@ class QdrantServerIndex:
                     vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
                     sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                     metadata=dict(meta or {}),
+                    shard_number=self._shards,
+                    replication_factor=self._replicas,
                 )
                 created = True
                 expected = self._write(name, points, smoke=smoke)

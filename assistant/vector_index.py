@@ -210,6 +210,12 @@ class EdgeIndex:
             if batch:
                 shard.update(UpdateOperation.upsert_points(batch))
             shard.flush()
+            # The engine builds HNSW graphs only in its optimizer, and nothing else ever runs it on a
+            # generation (no more writes come). Segments above its indexing threshold (~10 MB of
+            # vectors: ~6.5k points of 384 dims) get their graph here; smaller ones stay plain, where
+            # an exact scan is faster anyway. Measured in bench/retrieval.py (README, Benchmarks).
+            shard.optimize()
+            shard.flush()
             stored = shard.count(CountRequest(exact=True))
             if stored != expected:
                 raise IndexBuildError(f"generation {path.name} holds {stored} points, expected {expected}")
@@ -347,7 +353,10 @@ def get_index(root: Path | None = None) -> VectorIndex:
         with _INDEXES_LOCK:
             if settings.QDRANT_URL not in _INDEXES:
                 _INDEXES[settings.QDRANT_URL] = QdrantServerIndex.from_url(
-                    settings.QDRANT_URL, api_key=settings.QDRANT_API_KEY
+                    settings.QDRANT_URL,
+                    api_key=settings.QDRANT_API_KEY,
+                    shards=settings.QDRANT_SHARDS,
+                    replicas=settings.QDRANT_REPLICAS,
                 )
             return _INDEXES[settings.QDRANT_URL]
     key = Path(root or settings.INDEX_DIR)

@@ -165,3 +165,23 @@ def test_index_command_works_with_the_server_adapter(tmp_path: Path, settings: o
 
         index.close()
         vector_index._INDEXES.pop(settings.QDRANT_URL, None)  # type: ignore[attr-defined]
+
+
+def test_cluster_settings_reach_each_new_collection() -> None:
+    """QDRANT_SHARDS / QDRANT_REPLICAS reach each new collection (local mode ignores them: the call is recorded)."""
+    server = QdrantServerIndex.from_url("local::memory:", shards=3, replicas=2)
+    client = server._client
+    created: list[dict[str, object]] = []
+    real_create = client.create_collection
+
+    def recording_create(**kwargs: object) -> bool:
+        created.append(kwargs)
+        return real_create(**kwargs)  # type: ignore[arg-type]
+
+    client.create_collection = recording_create  # type: ignore[method-assign]
+    try:
+        name, count = server.build_generation([_point(1, "birth declaration")], dim=4)
+        assert count == 1 and server.current_generation() == name
+        assert [(c["shard_number"], c["replication_factor"]) for c in created] == [(3, 2)]
+    finally:
+        server.close()
