@@ -64,7 +64,7 @@ pytest-postgres: model
 test: lint typecheck pytest pytest-postgres
 
 # Prompt-injection attack sets through the real pipeline and model -> var/reports/redteam.json
-# (a sample per category, about 20 minutes on 2 cores; REDTEAM_ARGS="--sample 0" runs every case).
+# (one case per category, under 20 minutes on 2 cores; REDTEAM_ARGS="--sample 0" runs every case).
 REDTEAM_ARGS ?=
 redteam: model migrate
 	$(PY) manage.py redteam $(REDTEAM_ARGS)
