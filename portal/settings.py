@@ -263,6 +263,9 @@ INDEX_DIR = env_path("INDEX_DIR", VAR_DIR / "index")
 # local:/path (tests, development): qdrant-client's local mode in that folder, same code path as a server.
 QDRANT_URL = env_str("QDRANT_URL", "")
 QDRANT_API_KEY = env_str("QDRANT_API_KEY", "")
+# Qdrant cluster (distributed mode): shard number and replication factor of each new generation.
+QDRANT_SHARDS = env_int("QDRANT_SHARDS", 1, minimum=1)
+QDRANT_REPLICAS = env_int("QDRANT_REPLICAS", 1, minimum=1)
 
 LLM_MODEL_PATH = env_path("LLM_MODEL_PATH", MODELS_DIR / "current.gguf")
 LLM_BASE_URL = env_str("LLM_BASE_URL", "")
@@ -291,6 +294,9 @@ TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
 ANSWER_TIMEOUT_S = env_int("ANSWER_TIMEOUT_S", 180, minimum=5)
 # Questions allowed to wait for the in-process model before new ones get "busy, try again" (0 = no cap).
 LLM_MAX_QUEUE = env_int("LLM_MAX_QUEUE", 8, minimum=0)
+# With LLM_BASE_URL: generations this process sends to the model server at once (its --parallel slots
+# divided among the web processes); more wait in line, and count for LLM_MAX_QUEUE.
+LLM_SERVER_SLOTS = env_int("LLM_SERVER_SLOTS", 2, minimum=1)
 # Conversations (questions, answers, feedback) are deleted this many days after they started.
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 90, minimum=1)
 # Kill switch (portal/maintenance.py): each process re-reads the switch at most every KILL_SWITCH_CACHE_S
