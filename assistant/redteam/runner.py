@@ -189,7 +189,7 @@ def case_run(case: AttackCase, base: Sequence[Step]) -> CaseResult:
     started = time.perf_counter()
     ctx = AnswerContext(question=case.question, ui_language="en")
     steps = case_steps(case, base)
-    pipeline_run(ctx=ctx, steps=steps)  # type: ignore[arg-type]
+    pipeline_run(ctx=ctx, steps=steps, observe=False)  # type: ignore[arg-type]
     composer = next((s for s in steps if isinstance(s, _ObservedCompose)), None)
     sent = composer.seen[-1] if composer and composer.seen else None
     delivery = _delivery(case, ctx, sent)
