@@ -56,7 +56,10 @@ def document_store(
     existing = Document.objects.filter(key=parsed.key).first()
     fetch_fields = {"last_fetched": now, "fetch_error": "", "etag": etag, "last_modified_header": last_modified}
     if existing and existing.content_hash == parsed.content_hash:
-        Document.objects.filter(pk=existing.pk).update(source=source or existing.source, **fetch_fields)
+        # Where it was read from this time (a folder may move; an evaluation reads a copy).
+        Document.objects.filter(pk=existing.pk).update(
+            source=source or existing.source, origin=parsed.origin, **fetch_fields
+        )
         if existing.status != Document.Status.WITHDRAWN:
             return existing, StoreOutcome.UNCHANGED
         existing.status = Document.Status.PUBLISHED if publish else Document.Status.DRAFT

@@ -265,3 +265,15 @@ def test_flagged_document_reaches_the_editors_list(kb: Path) -> None:
     assert handled.status_code == 302
     item.refresh_from_db()
     assert item.state == ReviewItem.State.HANDLED and item.handled_by is not None
+
+
+def test_an_unchanged_page_read_from_another_folder_records_where_it_was_read(kb: Path, tmp_path: Path) -> None:
+    """An evaluation reads copies of pages the live database may hold: the copy's origin must be recorded."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(kb / "review-parking.en.md", copy / "review-parking.en.md")
+    report = ingest_folder(path=copy, rebuild=False)
+    assert report.failed == 0
+    assert Document.objects.get(key="review-parking.en").origin == str(copy / "review-parking.en.md")
