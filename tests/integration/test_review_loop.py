@@ -117,7 +117,7 @@ def test_thumbs_down_answer_is_queued_promoted_approved_and_served_to_another_se
     assert created.status_code == 302
     verified = VerifiedAnswer.objects.get(created_from=answer)
     assert verified.state == VerifiedAnswer.State.DRAFT
-    assert list(verified.documents.values_list("key", flat=True))[:1] == ["review-parking.en"]
+    assert "review-parking.en" in set(verified.documents.values_list("key", flat=True))  # the pages it showed
     VerifiedAnswerText.objects.update_or_create(
         verified_answer=verified, language="en", defaults={"text": VERIFIED_TEXT}
     )
