@@ -74,6 +74,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
         "INDEX_DIR": str(tmp / "index"),
         "MEDIA_ROOT": str(tmp / "media"),
         "LLM_MODEL_PATH": str(settings.LLM_MODEL_PATH),
+        # The model files the setup put on disk (GGUF and the embedder's ONNX export), shared read-only.
+        "MODELS_DIR": str(settings.MODELS_DIR),
         "LLM_MAX_TOKENS": "120",  # short answers: the model is slow on CPU
         "HELPDESK_PHONE": "(+352) 247-82 000",
     }
