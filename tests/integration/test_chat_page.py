@@ -159,3 +159,27 @@ def test_conversations_are_purged_after_the_retention_period() -> None:
     conversations_purge()
     assert list(Conversation.objects.all()) == [recent]
     assert not Answer.objects.filter(question="old").exists()
+
+
+def test_a_template_that_needs_an_inline_script_gets_a_nonce_and_others_do_not() -> None:
+    from csp.middleware import CSPMiddleware
+    from django.http import HttpResponse
+    from django.template import engines
+    from django.test import RequestFactory
+
+    def with_nonce(request: object) -> HttpResponse:
+        html = (
+            engines["django"]
+            .from_string('<script nonce="{{ request.csp_nonce }}"></script>')
+            .render(
+                request=request  # type: ignore[arg-type]
+            )
+        )
+        return HttpResponse(html)
+
+    request = RequestFactory().get("/")
+    response = CSPMiddleware(with_nonce)(request)
+    nonce = str(request.csp_nonce)  # type: ignore[attr-defined]
+    assert f"'nonce-{nonce}'" in response["Content-Security-Policy"] and nonce in response.content.decode()
+    plain = Client().get("/en/")["Content-Security-Policy"]
+    assert "nonce-" not in plain and "unsafe-inline" not in plain
