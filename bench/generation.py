@@ -117,6 +117,16 @@ def product_env(work: Path, *, max_tokens: int) -> dict[str, str]:
     return env
 
 
+def process_stop(process: subprocess.Popen[bytes] | subprocess.Popen[str], *, timeout_s: float) -> None:
+    """Ask a server process to stop; kill it when it does not within ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def web_server(
     work: Path, *, max_tokens: int, timeout_s: float = 120.0
@@ -150,12 +160,7 @@ def web_server(
         sys.stderr.write("--- web server log (tail) ---\n" + (work / "web.log").read_text(errors="replace")[-4000:])
         raise
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process_stop(process, timeout_s=20)
         log.close()
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.generation import ROOT, demo_kb_ingest, product_ask, product_env, web_server
+from bench.generation import ROOT, demo_kb_ingest, process_stop, product_ask, product_env, web_server
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -83,10 +83,5 @@ def bench_memory(*, work: Path, settle_s: float = 5.0, timeout_s: float = 300.0)
                 "memory_worker_processes": len(_with_children(worker.pid)),
             }
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        process_stop(worker, timeout_s=30)
         log.close()

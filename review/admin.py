@@ -283,9 +283,10 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
         if not request.user.has_perm("review.add_goldencase"):
             raise PermissionDenied
         form = GoldenForm(request.POST or None)
-        form.fields["expected_document"].queryset = Document.objects.filter(  # type: ignore[attr-defined]
-            pk__in=[d.pk for d in services.answer_documents(item.answer)]  # type: ignore[arg-type]
-        )
+        # Any page may be the right one: a declined answer often did not show it.
+        form.fields["expected_document"].queryset = Document.objects.exclude(  # type: ignore[attr-defined]
+            status=Document.Status.WITHDRAWN
+        ).order_by("title", "language")
         if request.method == "POST" and form.is_valid():
             case = services.golden_case_from_item(
                 item=item,
