@@ -131,7 +131,8 @@ def test_reviewer_opens_the_dashboard_from_the_admin_index(open_page: Any, seede
     assert bars.count() > 10
     assert bars.first.evaluate("e => getComputedStyle(e).fill") == "rgb(213, 94, 0)"
     assert int(page.locator("#summary-questions").inner_text()) > 100
-    assert page.locator("#top-procedures tbody tr").count() == 3
+    # The three seeded procedures, plus any that the chat's browser tests had cited today.
+    assert page.locator("#top-procedures tbody tr").count() >= 3
 
     page.click("#daily-table summary")
     assert page.locator("#daily-figures tbody tr").count() == 56
