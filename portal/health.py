@@ -46,8 +46,11 @@ def _database_writes() -> str:
     """A database that answers but refuses writes (a replica, a full disk, read-only mode) loses questions."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SHOW transaction_read_only")
-            read_only = str(cursor.fetchone()[0]).lower() == "on"
+            # A standby reports the first; a database or role set read-only by an operator the second.
+            cursor.execute(
+                "SELECT current_setting('transaction_read_only'), current_setting('default_transaction_read_only')"
+            )
+            read_only = "on" in {str(value).lower() for value in cursor.fetchone()}
         elif connection.vendor == "sqlite":
             cursor.execute("PRAGMA query_only")
             read_only = bool(cursor.fetchone()[0])
