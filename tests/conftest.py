@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,3 +99,22 @@ def _breakers_closed() -> Iterator[None]:
     breakers_reset()
     yield
     breakers_reset()
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Everything logged in this process, at every level, as LOG_FORMAT=json prints it."""
+    from portal.observability.logs import JsonFormatter
+    from portal.observability.request_id import RequestIdFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(previous)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -18,8 +17,7 @@ from celery import Celery
 from django.test import AsyncClient, Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal.observability.logs import JsonFormatter
-from portal.observability.request_id import RequestIdFilter, request_id_bound
+from portal.observability.request_id import request_id_bound
 
 ROOT = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -51,22 +49,6 @@ async def _ask_streaming(question: str, *, request_id: str) -> tuple[dict[str, s
     body = b"".join([part async for part in response.streaming_content]).decode()
     kinds = [line.removeprefix("event: ") for line in body.splitlines() if line.startswith("event: ")]
     return dict(response.items()), kinds
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.StringIO]:
-    """Everything logged in this process, at every level, as LOG_FORMAT=json prints it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 @pytest.mark.real_model

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,7 +25,6 @@ from portal.observability import celery_signals, metrics
 from portal.observability.logs import JsonFormatter, TextFormatter
 from portal.observability.request_id import (
     HEADER,
-    RequestIdFilter,
     RequestIdMiddleware,
     request_id_accept,
     request_id_bound,
@@ -41,22 +39,6 @@ logger = logging.getLogger("tests.observability")
 
 def _value(name: str, labels: dict[str, str] | None = None) -> float:
     return REGISTRY.get_sample_value(name, labels or {}) or 0.0
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    """What the console handler of LOG_FORMAT=json would print, from the root logger down."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -85,12 +67,12 @@ def _view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
-def test_middleware_sets_the_id_for_the_logs_and_the_response(captured: io.StringIO) -> None:
+def test_middleware_sets_the_id_for_the_logs_and_the_response(json_logs: io.StringIO) -> None:
     request = RequestFactory().get("/somewhere", headers={HEADER: "support-ticket-0042"})
     response = RequestIdMiddleware(_view)(request)
     assert isinstance(response, HttpResponse)
     assert response[HEADER] == "support-ticket-0042"
-    lines = _lines(captured)
+    lines = _lines(json_logs)
     view_line = next(line for line in lines if line["message"] == "inside the view")
     assert view_line["request_id"] == "support-ticket-0042"
     access = next(line for line in lines if line["logger"] == "portal.observability.request_id")
@@ -104,7 +86,7 @@ def test_middleware_replaces_an_unsafe_id() -> None:
     assert response[HEADER] != "evil\r\nSet-Cookie: x=1" and len(response[HEADER]) == 32
 
 
-def test_middleware_works_in_async_mode_too(captured: io.StringIO) -> None:
+def test_middleware_works_in_async_mode_too(json_logs: io.StringIO) -> None:
     async def view(request: HttpRequest) -> HttpResponse:
         logger.info("inside the async view")
         return HttpResponse("ok")
@@ -118,7 +100,7 @@ def test_middleware_works_in_async_mode_too(captured: io.StringIO) -> None:
     worker.join(30)
     response = result["response"]
     assert response[HEADER] == "async-request-1"
-    line = next(line for line in _lines(captured) if line["message"] == "inside the async view")
+    line = next(line for line in _lines(json_logs) if line["message"] == "inside the async view")
     assert line["request_id"] == "async-request-1"
 
 
@@ -334,7 +316,7 @@ def test_a_task_published_during_a_request_carries_its_id() -> None:
     assert outside == {}
 
 
-def test_the_worker_binds_the_incoming_id_or_the_task_id(captured: io.StringIO) -> None:
+def test_the_worker_binds_the_incoming_id_or_the_task_id(json_logs: io.StringIO) -> None:
     task_id = "7d0c51a2-2f1e-4a43-a0f8-0d3c5a4c9b11"
     for incoming, expected in (("from-the-web-01", "from-the-web-01"), ("bad id", None), (None, task_id)):
         task = SimpleNamespace(name="obs.task", request=SimpleNamespace(**{celery_signals.HEADER: incoming}))
@@ -345,6 +327,6 @@ def test_the_worker_binds_the_incoming_id_or_the_task_id(captured: io.StringIO) 
             celery_signals._request_id_release(task_id=task_id, task=task, state="SUCCESS")
             assert request_id_get() == "outer-context-1"  # restored after the task
         assert bound == expected if expected else (len(bound) == 32 and bound != "bad id")
-    in_task = [line for line in _lines(captured) if line["message"] == "in the task"]
+    in_task = [line for line in _lines(json_logs) if line["message"] == "in the task"]
     assert [line["task_name"] for line in in_task] == ["obs.task"] * 3
     assert in_task[0]["request_id"] == "from-the-web-01" and in_task[2]["request_id"] == task_id
