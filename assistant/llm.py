@@ -110,13 +110,34 @@ class LLM(Protocol):
         ...
 
 
+def prompt_state_cache(capacity_mb: int) -> Any:
+    """llama-cpp-python's RAM cache of prompt states, keeping only what a restore needs.
+
+    A saved state holds the KV cache of the tokens seen (~29 KB a token for the offline model) and a
+    copy of the logits buffer, up to n_batch x n_vocab floats (~311 MB for a 152k vocabulary), which
+    the cache's capacity does not even count. A restored state is decoded again before sampling, so
+    only the last row of logits is kept, and the capacity then bounds the real memory.
+    """
+    from llama_cpp import LlamaRAMCache
+
+    class _PromptStateCache(LlamaRAMCache):
+        def __setitem__(self, key: Any, value: Any) -> None:
+            value.scores = value.scores[-1:].copy()
+            super().__setitem__(key, value)
+
+    return _PromptStateCache(capacity_bytes=capacity_mb << 20)
+
+
 class LlamaCppLLM:
     """A GGUF model run in this process by llama-cpp-python, one generation at a time."""
 
-    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int, n_gpu_layers: int) -> None:
+    def __init__(
+        self, model_path: Path, *, n_ctx: int, n_threads: int, n_gpu_layers: int, prompt_cache_mb: int = 0
+    ) -> None:
         self.name = model_path.resolve().name if model_path.exists() else model_path.name
         self._path = model_path
         self._n_ctx, self._n_threads, self._n_gpu_layers = n_ctx, n_threads or None, n_gpu_layers
+        self._prompt_cache_mb = prompt_cache_mb
         self._model: Any = None
         self._load_lock = threading.Lock()
         # llama.cpp contexts are not re-entrant: requests queue here, in order of arrival.
@@ -144,6 +165,10 @@ class LlamaCppLLM:
                     )
                 except ValueError as exc:  # llama-cpp-python's answer to an unreadable or truncated file
                     raise LLMUnavailable(f"model file {self._path} cannot be loaded: {exc}") from exc
+                if self._prompt_cache_mb:
+                    # llama.cpp keeps only the last prompt's KV state; a follow-up's answer prompt comes
+                    # after the rephrase call, so without this cache its shared prefix is evaluated again.
+                    self._model.set_cache(prompt_state_cache(self._prompt_cache_mb))
                 # Free the native context before interpreter teardown, not in __del__ after it.
                 atexit.register(self._model.close)
             return self._model
@@ -309,4 +334,5 @@ def get_llm() -> LLM:
         n_ctx=settings.LLM_N_CTX,
         n_threads=settings.LLM_N_THREADS,
         n_gpu_layers=settings.LLM_N_GPU_LAYERS,
+        prompt_cache_mb=settings.LLM_PROMPT_CACHE_MB,
     )

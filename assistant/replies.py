@@ -42,6 +42,7 @@ PII_KIND_LABELS = {
 ANSWER_TIMED_OUT = _(
     "The answer took too long and was stopped here. Please try again, or contact the Guichet helpdesk."
 )
+ANSWER_IN_OTHER_LANGUAGE = _("I cannot write answers in your language yet, so here is the answer in %(language)s:")
 RATE_LIMITED = _("You have asked many questions in a short time. Please wait a few minutes and try again.")
 ANSWER_PENDING = _("Please wait for the answer to your previous question before asking another one.")
 BUSY = _("The assistant is very busy right now. Please try again in a minute.")

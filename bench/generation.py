@@ -44,7 +44,7 @@ from typing import Any
 
 from django.conf import settings
 
-from assistant.llm import ChatMessage, LlamaCppLLM
+from assistant.llm import ChatMessage, LlamaCppLLM, prompt_state_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 # Questions the demo knowledge base answers, in the product's languages (the chat page's starters).
@@ -400,12 +400,23 @@ def _kv_followup(llama: Any, base: str, *, max_tokens: int, repeats: int) -> dic
             raw_stream(llama, m1, max_tokens=max_tokens)
             raw_stream(llama, rephrase.messages(ctx2), max_tokens=rephrase.max_tokens)
             series.add("product_order", raw_stream(llama, m2, max_tokens=max_tokens, first_only=True).first_ms)
+            # The same order with the product's prompt cache (LLM_PROMPT_CACHE_MB), fresh for each repeat.
+            llama.reset()
+            llama.set_cache(prompt_state_cache(max(settings.LLM_PROMPT_CACHE_MB, 256)))
+            try:
+                raw_stream(llama, m1, max_tokens=max_tokens)
+                raw_stream(llama, rephrase.messages(ctx2), max_tokens=rephrase.max_tokens)
+                cached = raw_stream(llama, m2, max_tokens=max_tokens, first_only=True)
+                series.add("product_order_cached", cached.first_ms)
+            finally:
+                llama.set_cache(None)
     return {
         "kv_followup_prompt_tokens": len(t2),
         "kv_shared_prefix_tokens": _shared_prefix(t1, t2),
         "kv_reuse_followup_ttft_ms": series.p50("warm"),
         "kv_cold_followup_ttft_ms": series.p50("cold"),
         "kv_after_rephrase_followup_ttft_ms": series.p50("product_order"),
+        "kv_after_rephrase_cached_followup_ttft_ms": series.p50("product_order_cached"),
         "product_followup_ttft_ms": round(follow.first_ms, 1) if follow.first_ms is not None else None,
         "product_followup_rephrase_ms": _step_ms(follow.answer_id).get("rephrase") if rephrased else None,
     }

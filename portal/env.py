@@ -63,6 +63,24 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_pairs(name: str, default: str, *, allowed: set[str]) -> dict[str, str]:
+    """``"lb:de,xx:fr"`` -> ``{"lb": "de", "xx": "fr"}``; both sides must be in ``allowed``, no chains."""
+    raw = os.environ.get(name)
+    raw = default if raw is None else raw
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, value = (side.strip() for side in item.partition(":"))
+        if not sep or key not in allowed or value not in allowed or key == value or key in pairs:
+            expected = f"FROM:TO with two different codes among {sorted(allowed)}"
+            raise ConfigError(f"{name}={raw!r}: {item!r} is not {expected}")
+        pairs[key] = value
+    if chained := sorted(set(pairs) & set(pairs.values())):
+        raise ConfigError(f"{name}={raw!r}: {', '.join(chained)} both falls back and is a fallback")
+    return pairs
+
+
 def env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
     return default if raw is None or raw == "" else Path(raw).expanduser().resolve()

@@ -73,12 +73,19 @@ def _cache() -> str:
 
 
 def _index() -> str:
+    from assistant.embedder import index_embedding
     from assistant.vector_index import get_index
 
-    generation, points = get_index().live_points()
+    index = get_index()
+    generation, points = index.live_points()
     if points == 0:
         raise RuntimeError(f"live generation {generation} is empty")
-    return f"{generation}: {points} points"
+    # Vectors of another model or backend than the one queries are embedded with: every answer would
+    # fail (retrieval refuses to compare them), so the instance is not ready until a rebuild.
+    embedding = index_embedding(index=index)
+    if embedding.built_with is not None and embedding.needs_rebuild:
+        raise RuntimeError(embedding.describe().replace("\n", " "))
+    return f"{generation}: {points} points, embedded by {embedding.built_with or 'an unrecorded embedder'}"
 
 
 def _model() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -11,7 +12,7 @@ from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
-from portal.env import ConfigError, env_bool, env_float, env_int, env_list, env_path, env_str
+from portal.env import ConfigError, env_bool, env_float, env_int, env_list, env_pairs, env_path, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var")
@@ -276,11 +277,22 @@ LLM_TIMEOUT_S = env_float("LLM_TIMEOUT_S", 60.0)
 LLM_N_CTX = env_int("LLM_N_CTX", 4096, minimum=512)
 LLM_N_THREADS = env_int("LLM_N_THREADS", 0, minimum=0)
 LLM_N_GPU_LAYERS = env_int("LLM_N_GPU_LAYERS", 0)
+# In-process model: MB of RAM for saved prompt states, so that a follow-up reuses the KV cache of the
+# answer before it even after the rephrase call (0 = off: only the last prompt's prefix is reused).
+LLM_PROMPT_CACHE_MB = env_int("LLM_PROMPT_CACHE_MB", 1024, minimum=0)
 # Circuit breakers (model, index): failures in a row before calls stop, and seconds before one trial.
 BREAKER_FAILURES = env_int("BREAKER_FAILURES", 3, minimum=1)
 BREAKER_OPEN_S = env_float("BREAKER_OPEN_S", 30.0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 320, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.1)
+# The answer prompt templates in use (assistant/prompts/answer*/LANG.VERSION.txt); older ones stay for a rollback.
+ANSWER_PROMPT_VERSION = env_str("ANSWER_PROMPT_VERSION", "v4")
+if not re.fullmatch(r"v\d{1,3}", ANSWER_PROMPT_VERSION):
+    raise ConfigError(f"ANSWER_PROMPT_VERSION={ANSWER_PROMPT_VERSION!r} is not a version like v4")
+# Question languages the model cannot write, and the language it answers them in instead (with a
+# notice in the question's language). The offline model cannot write Luxembourgish; a model that can
+# (e.g. Ministral 8B) runs with ANSWER_LANGUAGE_FALLBACKS= (empty).
+ANSWER_LANGUAGE_FALLBACKS = env_pairs("ANSWER_LANGUAGE_FALLBACKS", "lb:de", allowed={code for code, _name in LANGUAGES})
 QUESTION_MAX_CHARS = env_int("QUESTION_MAX_CHARS", 1000, minimum=50)
 # Limits on asking (assistant/limits.py): questions per session and per client address in a window.
 RATE_LIMIT_WINDOW_S = env_int("RATE_LIMIT_WINDOW_S", 600, minimum=1)

@@ -24,6 +24,10 @@ class AnswerContext:
     emit: Callable[[StreamEvent], None] = _no_emit
     cancelled: Callable[[], bool] = _never
     language: str = ""
+    # The language the model writes in: the question's, or its fallback (ANSWER_LANGUAGE_FALLBACKS).
+    answer_language: str = ""
+    # Shown before a fallback-language answer, in the question's language (already translated).
+    notice: str = ""
     history: tuple[tuple[str, str], ...] = ()  # earlier (question, answer) pairs, oldest first
     search_variants: dict[str, str] = field(default_factory=dict)  # standalone question per language
     retrieval: RetrievalResult | None = None

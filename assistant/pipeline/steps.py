@@ -23,7 +23,7 @@ from assistant.lexical import fold
 from assistant.llm import LLM, ChatMessage, LLMUnavailable
 from assistant.pii import pii_redact, placeholders_removed
 from assistant.pipeline.context import AnswerContext
-from assistant.prompts import ANSWER_PROMPT_VERSION, load_prompt, prompt_canary, with_canary
+from assistant.prompts import answer_prompt_version, load_prompt, prompt_canary, with_canary
 from assistant.retrieval import RetrievalConfig, number_sources, retrieve
 from assistant.types import ScoredChunk, StreamEvent
 from assistant.vector_index import EdgeIndex, IndexUnavailable
@@ -256,6 +256,15 @@ class _MarkerFilter:
         return text
 
 
+def _answer_language_choose(ctx: AnswerContext) -> None:
+    """The model answers in the question's language, or in its fallback with a notice saying so."""
+    ctx.answer_language = settings.ANSWER_LANGUAGE_FALLBACKS.get(ctx.language, ctx.language)
+    if ctx.answer_language != ctx.language:
+        name = dict(settings.LANGUAGES)[ctx.answer_language]
+        with translation.override(ctx.language):
+            ctx.notice = str(replies.ANSWER_IN_OTHER_LANGUAGE) % {"language": str(name)}
+
+
 @dataclass
 class Compose:
     llm: LLM
@@ -263,8 +272,9 @@ class Compose:
     name: str = "generation"
 
     def messages(self, ctx: AnswerContext) -> list[ChatMessage]:
-        system = with_canary(load_prompt("answer", ctx.language, ANSWER_PROMPT_VERSION))
-        template = load_prompt("answer_user", ctx.language, ANSWER_PROMPT_VERSION)
+        language, version = ctx.answer_language or ctx.language, answer_prompt_version()
+        system = with_canary(load_prompt("answer", language, version))
+        template = load_prompt("answer_user", language, version)
         user = template.format(sources=_source_block(ctx, self.context_chars), question=ctx.question)
         return [ChatMessage("system", system), ChatMessage("user", user)]
 
@@ -273,6 +283,7 @@ class Compose:
         pieces: list[str] = []
         emitted: list[str] = []
         shown = _MarkerFilter()
+        _answer_language_choose(ctx)
         stream = self.llm.stream(
             self.messages(ctx), max_tokens=settings.LLM_MAX_TOKENS, temperature=settings.LLM_TEMPERATURE
         )
@@ -282,6 +293,8 @@ class Compose:
                     ctx.first_token_ms = (time.perf_counter() - started) * 1000
                 pieces.append(piece)
                 if text := shown.feed(piece):
+                    if not emitted and ctx.notice:
+                        text = f"{ctx.notice}\n\n{text.lstrip()}"
                     emitted.append(text)
                     ctx.emit(StreamEvent("token", {"text": text}))
                 if ctx.cancelled():
@@ -307,10 +320,17 @@ class Compose:
             if close is not None:
                 close()
         if text := shown.flush():
+            if not emitted and ctx.notice:
+                text = f"{ctx.notice}\n\n{text.lstrip()}"
             ctx.emit(StreamEvent("token", {"text": text}))
         ctx.raw_output = "".join(pieces)
         ctx.metrics.setdefault(self.name, {}).update(
-            {"first_token_ms": round(ctx.first_token_ms or 0.0, 1), "chars": len(ctx.raw_output)}
+            {
+                "first_token_ms": round(ctx.first_token_ms or 0.0, 1),
+                "chars": len(ctx.raw_output),
+                "prompt": answer_prompt_version(),
+                "answer_language": ctx.answer_language,
+            }
         )
 
 
@@ -345,7 +365,8 @@ class CheckOutput:
         if not valid or len(re.findall(r"\w{2,}", prose)) < 3:  # no citation, or citations without words
             self._replace(ctx, reason="no_valid_citation" if not valid else "no_text")
             return
-        ctx.answer, ctx.citations, ctx.status = text.strip(), valid, "answered"
+        answer = f"{ctx.notice}\n\n{text.strip()}" if ctx.notice else text.strip()
+        ctx.answer, ctx.citations, ctx.status = answer, valid, "answered"
 
     @staticmethod
     def _replace(ctx: AnswerContext, *, reason: str) -> None:

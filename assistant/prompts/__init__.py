@@ -10,7 +10,6 @@ from pathlib import Path
 from django.conf import settings
 
 PROMPTS_DIR = Path(__file__).parent
-ANSWER_PROMPT_VERSION = "v3"
 
 
 class PromptNotFound(LookupError):
@@ -23,6 +22,11 @@ def load_prompt(task: str, language: str, version: str) -> str:
     if not path.is_file():
         raise PromptNotFound(f"no prompt template {path.relative_to(PROMPTS_DIR)} (task={task}, {language}, {version})")
     return path.read_text(encoding="utf-8").strip()
+
+
+def answer_prompt_version() -> str:
+    """The answer prompt in use (ANSWER_PROMPT_VERSION): older versions stay on disk for a rollback."""
+    return str(settings.ANSWER_PROMPT_VERSION)
 
 
 def prompt_canary() -> str:

@@ -50,6 +50,19 @@ def test_not_ready_without_an_index(settings: Any, tmp_path: Path) -> None:
     assert not index["ok"] and "not been indexed" in index["detail"]
 
 
+def test_not_ready_when_the_index_was_embedded_by_another_model(demo_kb_index: Path, settings: Any) -> None:
+    from assistant.embedder import configured_identity
+
+    settings.INDEX_DIR = demo_kb_index
+    built_with = configured_identity()
+    assert built_with in Client().get("/readyz").json()["checks"]["index"]["detail"]
+    settings.EMBEDDING_MODEL = "another-model"  # what an operator changes without `index rebuild`
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    index = response.json()["checks"]["index"]
+    assert not index["ok"] and "REBUILD NEEDED" in index["detail"] and "index rebuild" in index["detail"]
+
+
 def test_not_ready_when_the_model_server_is_down(demo_kb_index: Path, settings: Any) -> None:
     settings.INDEX_DIR = demo_kb_index
     settings.LLM_BASE_URL = f"http://127.0.0.1:{_closed_port()}/v1"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.env import ConfigError, env_bool, env_int, env_list
+from portal.env import ConfigError, env_bool, env_int, env_list, env_pairs
 
 
 def test_bad_boolean_is_an_error_not_false(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,3 +29,22 @@ def test_int_bounds_and_format(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_LIST", "a, b,,c")
     assert env_list("X_LIST", []) == ["a", "b", "c"]
+
+
+CODES = {"lb", "fr", "de", "en"}
+
+
+def test_pairs_default_empty_and_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("X_PAIRS", raising=False)
+    assert env_pairs("X_PAIRS", "lb:de", allowed=CODES) == {"lb": "de"}
+    monkeypatch.setenv("X_PAIRS", "")  # set but empty: the operator switched every fallback off
+    assert env_pairs("X_PAIRS", "lb:de", allowed=CODES) == {}
+    monkeypatch.setenv("X_PAIRS", " lb : fr , en:fr ")
+    assert env_pairs("X_PAIRS", "lb:de", allowed=CODES) == {"lb": "fr", "en": "fr"}
+
+
+@pytest.mark.parametrize("raw", ["lb", "lb:xx", "lb:lb", "lb:de,lb:fr", "lb:de,de:fr", "lb=de"])
+def test_malformed_pairs_are_errors(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("X_PAIRS", raw)
+    with pytest.raises(ConfigError, match="X_PAIRS"):
+        env_pairs("X_PAIRS", "", allowed=CODES)

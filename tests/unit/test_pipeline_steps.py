@@ -152,3 +152,38 @@ def test_citations_without_words_are_not_an_answer() -> None:
     ctx.raw_output = "[1] [1] <a fact from source 1> [1]"
     CheckOutput()(ctx)
     assert ctx.status == "replaced" and ctx.reason == "no_text"
+
+
+def test_a_language_the_model_cannot_write_is_answered_in_its_fallback_with_a_notice(settings: object) -> None:
+    settings.ANSWER_LANGUAGE_FALLBACKS = {"lb": "de"}  # type: ignore[attr-defined]
+    llm = ScriptedLLM("Sie müssen sich innerhalb von 8 Tagen anmelden [1].")
+    events: list[StreamEvent] = []
+    ctx = AnswerContext(question="Wéini muss ech mech umellen?", ui_language="lb", language="lb",
+                        sources=(_source(),), emit=events.append)  # fmt: skip
+    pipeline_run(ctx=ctx, steps=(Compose(llm=llm), CheckOutput()), observe=False)
+    _system, user = llm.calls[0]
+    assert "Antworte auf Deutsch" in user.content and "Wéini muss ech" in user.content
+    assert ctx.answer_language == "de" and ctx.metrics["generation"]["answer_language"] == "de"
+    assert ctx.notice and "Däitsch" in ctx.notice  # the lb catalogue names the language in Luxembourgish
+    assert ctx.status == "answered" and ctx.answer.startswith(ctx.notice + "\n\n")
+    assert ctx.answer.endswith("anmelden [1].")
+    streamed = "".join(str(e.data["text"]) for e in events if e.kind == "token")
+    assert streamed.startswith(ctx.notice) and streamed.endswith("anmelden [1].")
+
+
+def test_a_fallback_refusal_shows_no_notice(settings: object) -> None:
+    settings.ANSWER_LANGUAGE_FALLBACKS = {"lb": "de"}  # type: ignore[attr-defined]
+    events: list[StreamEvent] = []
+    ctx = AnswerContext(question="Wéini?", ui_language="lb", language="lb", sources=(_source(),), emit=events.append)
+    pipeline_run(ctx=ctx, steps=(Compose(llm=ScriptedLLM("NO_ANSWER")), CheckOutput()), observe=False)
+    assert ctx.status == "declined" and not [e for e in events if e.kind == "token"]
+    assert ctx.notice not in ctx.answer
+
+
+def test_without_a_fallback_the_question_language_prompt_is_used(settings: object) -> None:
+    settings.ANSWER_LANGUAGE_FALLBACKS = {}  # type: ignore[attr-defined]
+    llm = ScriptedLLM("Dir musst Iech bannent 8 Deeg umellen [1].")
+    ctx = AnswerContext(question="Wéini?", ui_language="lb", language="lb", sources=(_source(),))
+    pipeline_run(ctx=ctx, steps=(Compose(llm=llm), CheckOutput()), observe=False)
+    assert "Äntwert op Lëtzebuergesch" in llm.calls[0][1].content
+    assert ctx.notice == "" and ctx.answer == "Dir musst Iech bannent 8 Deeg umellen [1]."

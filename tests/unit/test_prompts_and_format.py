@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from assistant.prompts import PromptNotFound, load_prompt
+from assistant.prompts import PromptNotFound, answer_prompt_version, load_prompt
 from assistant.types import LANGUAGES
 from portal.templatetags.answer_format import render_answer
 
@@ -14,6 +14,16 @@ SOURCES: list[dict[str, object]] = [{"number": 1, "url": "https://guichet.public
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_language_has_an_answer_prompt(language: str) -> None:
     assert "[1]" in load_prompt("answer", language, "v1")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_configured_answer_prompt_exists_in_every_language(language: str) -> None:
+    """A question in any language, or a fallback to any, finds both templates of the version in use."""
+    version = answer_prompt_version()
+    assert "[2]" in load_prompt("answer", language, version) and "NO_ANSWER" in load_prompt("answer", language, version)
+    template = load_prompt("answer_user", language, version)
+    assert "Q" in template.format(sources="S", question="Q")
+    assert "{" not in template.replace("{sources}", "").replace("{question}", "")
 
 
 def test_missing_prompt_fails_loudly() -> None:
