@@ -54,7 +54,8 @@ def answer_steps(
     if verified:
         steps.append(ServeVerified(embedder=embedder))
     if config.rephrase != "never":
-        steps.append(Rephrase(llm=llm or get_llm(), only_followups=config.rephrase == "followups"))
+        only_followups = config.rephrase == "followups"
+        steps.append(Rephrase(llm=llm or get_llm(), only_followups=only_followups, for_fallback_languages=generate))
     steps.append(Retrieve(index=index, embedder=embedder, config=config))
     if generate:
         steps += [Compose(llm=llm or get_llm(), context_chars=config.context_chars), CheckOutput()]

@@ -279,16 +279,16 @@ LLM_N_THREADS = env_int("LLM_N_THREADS", 0, minimum=0)
 LLM_N_GPU_LAYERS = env_int("LLM_N_GPU_LAYERS", 0)
 # In-process model: MB of RAM for saved prompt states, so that a follow-up reuses the KV cache of the
 # answer before it even after the rephrase call (0 = off: only the last prompt's prefix is reused).
-LLM_PROMPT_CACHE_MB = env_int("LLM_PROMPT_CACHE_MB", 1024, minimum=0)
+LLM_PROMPT_CACHE_MB = env_int("LLM_PROMPT_CACHE_MB", 512, minimum=0)
 # Circuit breakers (model, index): failures in a row before calls stop, and seconds before one trial.
 BREAKER_FAILURES = env_int("BREAKER_FAILURES", 3, minimum=1)
 BREAKER_OPEN_S = env_float("BREAKER_OPEN_S", 30.0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 320, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.1)
 # The answer prompt templates in use (assistant/prompts/answer*/LANG.VERSION.txt); older ones stay for a rollback.
-ANSWER_PROMPT_VERSION = env_str("ANSWER_PROMPT_VERSION", "v4")
+ANSWER_PROMPT_VERSION = env_str("ANSWER_PROMPT_VERSION", "v3")
 if not re.fullmatch(r"v\d{1,3}", ANSWER_PROMPT_VERSION):
-    raise ConfigError(f"ANSWER_PROMPT_VERSION={ANSWER_PROMPT_VERSION!r} is not a version like v4")
+    raise ConfigError(f"ANSWER_PROMPT_VERSION={ANSWER_PROMPT_VERSION!r} is not a version like v3")
 # Question languages the model cannot write, and the language it answers them in instead (with a
 # notice in the question's language). The offline model cannot write Luxembourgish; a model that can
 # (e.g. Ministral 8B) runs with ANSWER_LANGUAGE_FALLBACKS= (empty).

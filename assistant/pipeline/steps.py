@@ -133,6 +133,9 @@ class Rephrase:
 
     llm: LLM
     only_followups: bool = False
+    # Also translate first questions in a language the model answers in a fallback language
+    # (ANSWER_LANGUAGE_FALLBACKS): the model is then given the question in the language it writes.
+    for_fallback_languages: bool = False
     max_tokens: int = 160
     name: str = "rephrase"
 
@@ -142,7 +145,8 @@ class Rephrase:
         return [ChatMessage("system", load_prompt("rephrase", "all", "v1")), ChatMessage("user", user)]
 
     def __call__(self, ctx: AnswerContext) -> None:
-        if self.only_followups and not ctx.history:
+        fallback = self.for_fallback_languages and ctx.language in settings.ANSWER_LANGUAGE_FALLBACKS
+        if self.only_followups and not ctx.history and not fallback:
             return
         try:
             output = "".join(self.llm.stream(self.messages(ctx), max_tokens=self.max_tokens, temperature=0.0))
@@ -275,7 +279,9 @@ class Compose:
         language, version = ctx.answer_language or ctx.language, answer_prompt_version()
         system = with_canary(load_prompt("answer", language, version))
         template = load_prompt("answer_user", language, version)
-        user = template.format(sources=_source_block(ctx, self.context_chars), question=ctx.question)
+        # A fallback-language answer gets the question translated by the rephrase step, when it ran.
+        question = ctx.search_variants.get(language, ctx.question) if language != ctx.language else ctx.question
+        user = template.format(sources=_source_block(ctx, self.context_chars), question=question)
         return [ChatMessage("system", system), ChatMessage("user", user)]
 
     def __call__(self, ctx: AnswerContext) -> None:

@@ -187,3 +187,29 @@ def test_without_a_fallback_the_question_language_prompt_is_used(settings: objec
     pipeline_run(ctx=ctx, steps=(Compose(llm=llm), CheckOutput()), observe=False)
     assert "Äntwert op Lëtzebuergesch" in llm.calls[0][1].content
     assert ctx.notice == "" and ctx.answer == "Dir musst Iech bannent 8 Deeg umellen [1]."
+
+
+def test_a_fallback_language_question_is_translated_first_and_given_to_the_model_in_the_fallback(
+    settings: object,
+) -> None:
+    from assistant.pipeline.steps import Rephrase
+
+    settings.ANSWER_LANGUAGE_FALLBACKS = {"lb": "de"}  # type: ignore[attr-defined]
+    translator = ScriptedLLM(
+        "en: When must I register?\nfr: Quand dois-je m'inscrire ?\nde: Wann muss ich mich anmelden?"
+    )
+    rephrase = Rephrase(llm=translator, only_followups=True, for_fallback_languages=True)
+    french = AnswerContext(question="Quand m'inscrire ?", ui_language="fr", language="fr")
+    rephrase(french)
+    assert translator.calls == [] and french.search_variants == {}  # a first question the model can answer
+    ctx = AnswerContext(question="Wéini muss ech mech umellen?", ui_language="lb", language="lb", sources=(_source(),))
+    rephrase(ctx)
+    assert len(translator.calls) == 1 and ctx.search_variants["de"] == "Wann muss ich mich anmelden?"
+    llm = ScriptedLLM("Innerhalb von 8 Tagen [1].")
+    Compose(llm=llm)(ctx)
+    user = llm.calls[0][1].content
+    assert "Wann muss ich mich anmelden?" in user and "Wéini" not in user
+    # Retrieval-only runs (evaluate --no-generate) never call the model for it.
+    quiet = Rephrase(llm=translator, only_followups=True, for_fallback_languages=False)
+    quiet(AnswerContext(question="Wéini?", ui_language="lb", language="lb"))
+    assert len(translator.calls) == 1
