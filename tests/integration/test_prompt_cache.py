@@ -18,8 +18,8 @@ pytestmark = pytest.mark.skipif(not settings.LLM_MODEL_PATH.is_file(), reason="r
 
 SOURCES = " ".join(
     f"Rule {n}: a new resident registers at the commune within {n + 7} days and brings an identity document."
-    for n in range(12)
-)
+    for n in range(40)
+)  # ~1,000 tokens: more than llama.cpp's batch of 512, like a real answer prompt
 SYSTEM = f"Answer from these sources only, with [1] after each fact.\n[1] {SOURCES}"
 
 
@@ -47,7 +47,7 @@ def _evaluated_tokens(llama: Any) -> list[int]:
 
 
 def test_a_followup_after_another_prompt_reuses_the_earlier_state_and_answers_the_same() -> None:
-    adapter = LlamaCppLLM(settings.LLM_MODEL_PATH, n_ctx=2048, n_threads=0, n_gpu_layers=0, prompt_cache_mb=256)
+    adapter = LlamaCppLLM(settings.LLM_MODEL_PATH, n_ctx=4096, n_threads=0, n_gpu_layers=0, prompt_cache_mb=256)
     llama = adapter._llama()
     first, followup = _answer("How many days do I have?"), _answer("How many days do I have? And what do I bring?")
 
@@ -71,5 +71,5 @@ def test_a_followup_after_another_prompt_reuses_the_earlier_state_and_answers_th
     decoded_cold = sum(counts)
 
     assert cached_answer == fresh_answer and cached_answer.strip()
-    # The shared system prompt (~300 tokens) came from the cache: far fewer tokens were decoded.
-    assert decoded_with_cache < decoded_cold - 200, (decoded_with_cache, decoded_cold)
+    # The shared system prompt (~1,000 tokens) came from the cache: far fewer tokens were decoded.
+    assert decoded_with_cache < decoded_cold - 800, (decoded_with_cache, decoded_cold)
