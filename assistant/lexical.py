@@ -111,9 +111,14 @@ def _term_id(term: str) -> int:
     return zlib.crc32(term.encode("utf-8")) & 0x7FFFFFFF
 
 
-def document_vector(text: str, language: str) -> SparseVec:
+def content_stems(text: str, language: str) -> list[str]:
+    """Folded, stop-word filtered tokens stemmed in ``language`` (lb with the German stemmer)."""
     stemmer = _stemmer(language)
-    terms = Counter(stemmer.stemWord(tok) for tok in _content_tokens(text))
+    return [stemmer.stemWord(tok) for tok in _content_tokens(text)]
+
+
+def document_vector(text: str, language: str) -> SparseVec:
+    terms = Counter(content_stems(text, language))
     length = sum(terms.values()) or 1
     norm = _BM25_K * (1 - _BM25_B + _BM25_B * length / _AVG_LEN)
     weights: dict[int, float] = {}

@@ -18,6 +18,11 @@ INDEX_UNAVAILABLE = _(
     "The knowledge base is not available right now. Please try again in a few minutes or contact the Guichet helpdesk."
 )
 CITATIONS_FAILED = _("Sorry, I could not write a reliable answer. These official pages should answer your question:")
+EXCERPT_INSTEAD = _(
+    "Sorry, I could not write a reliable answer. This passage of an official page is the closest "
+    "to your question, quoted word for word:"
+)
+EXCERPT_OTHER_PAGES = _("All the official pages found:")
 GREETING = _(
     "Hello! Ask me about public services in Luxembourg, for example how to register at your commune "
     "or exchange a driving licence."

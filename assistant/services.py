@@ -139,7 +139,7 @@ def answer_question(
         answer.status = ctx.status
         answer.sources = [{**s.public(), "score": round(s.score, 4)} for s in ctx.sources]
         answer.citations = list(ctx.citations)
-        answer.metrics = {**ctx.metrics, "reason": ctx.reason}
+        answer.metrics = {**ctx.metrics, "reason": ctx.reason, "answer_language": ctx.shown_language()}
         _answer_store(answer)
     emit(
         StreamEvent(
@@ -149,6 +149,7 @@ def answer_question(
                 "conversation": str(conversation.pk),
                 "status": ctx.status,
                 "language": ctx.language,
+                "answer_language": ctx.shown_language(),
                 "answer": ctx.answer,
                 "citations": list(ctx.citations),
             },

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.utils import formats, timezone, translation
 from django.utils.translation import ngettext
 
-from assistant.models import Conversation
+from assistant.models import Answer, Conversation
 from ingestion.models import Document
 
 # Django ships no Luxembourgish date format; this is how Luxembourg writes dates in running text.
@@ -96,6 +96,27 @@ class Turn:
     language: str
     sources: tuple[SourceCard, ...]
     rating: str
+    # The body's language when it differs from the question's (a fallback answer after its notice).
+    answer_language: str = ""
+
+    @classmethod
+    def of(cls, answer: Answer, *, language: str, rating: str = "") -> Turn:
+        """A stored (or just given) answer as the chat shows it; sources localised for ``language``."""
+        return cls(
+            answer_id=answer.pk or 0,
+            question=answer.question,
+            text=answer.text,
+            status=answer.status,
+            language=answer.language,
+            sources=source_cards(sources=answer.sources, language=language),
+            rating=rating,
+            answer_language=str((answer.metrics or {}).get("answer_language") or answer.language),
+        )
+
+    @property
+    def notice_language(self) -> str:
+        """The language of the answer's first paragraph when it is a fallback notice, else ''."""
+        return self.language if self.answer_language != self.language else ""
 
     @property
     def source_dicts(self) -> list[dict[str, object]]:
@@ -110,17 +131,7 @@ def conversation_turns(*, conversation: Conversation | None, language: str, limi
     turns = []
     for answer in reversed(answers):
         feedback = getattr(answer, "feedback", None)
-        turns.append(
-            Turn(
-                answer_id=answer.pk,
-                question=answer.question,
-                text=answer.text,
-                status=answer.status,
-                language=answer.language,
-                sources=source_cards(sources=answer.sources, language=language),
-                rating=feedback.rating if feedback else "",
-            )
-        )
+        turns.append(Turn.of(answer, language=language, rating=feedback.rating if feedback else ""))
     return tuple(turns)
 
 

@@ -282,15 +282,7 @@ def ask(request: HttpRequest) -> HttpResponseBase:
 
 def _answer_turn(answer: Answer, *, language: str) -> Turn:
     """The answer just given, as the page shows it; one the database did not keep has no feedback form."""
-    return Turn(
-        answer_id=answer.pk or 0,
-        question=answer.question,
-        text=answer.text,
-        status=answer.status,
-        language=answer.language,
-        sources=source_cards(sources=answer.sources, language=language),
-        rating="",  # just answered: not rated yet
-    )
+    return Turn.of(answer, language=language)  # just answered: not rated yet
 
 
 def _feedback_message(result: FeedbackResult) -> str:

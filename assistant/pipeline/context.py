@@ -43,6 +43,13 @@ class AnswerContext:
     # time.monotonic() after which generation stops and the partial answer is kept (ANSWER_TIMEOUT_S).
     deadline: float = math.inf
 
+    def shown_language(self) -> str:
+        """The language of the answer's body: the fallback's when the notice heads it (the notice keeps
+        the question's language, so a screen reader reads each part with the right voice)."""
+        if self.notice and self.answer_language and self.answer.startswith(self.notice):
+            return self.answer_language
+        return self.language
+
     def abort(self, *, status: str, reason: str, reply: str) -> None:
         """Stop the pipeline here; ``reply`` is what the citizen reads (already translated)."""
         self.status, self.reason, self.answer, self.aborted = status, reason, reply, True

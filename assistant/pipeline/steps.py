@@ -17,6 +17,7 @@ from django.utils import translation
 from assistant import replies
 from assistant.circuit import circuit_breaker
 from assistant.embedder import Embedder
+from assistant.excerpt import best_excerpt
 from assistant.injection import injections_strip, looks_like_injection
 from assistant.language import detect_language
 from assistant.lexical import fold
@@ -376,9 +377,18 @@ class CheckOutput:
 
     @staticmethod
     def _replace(ctx: AnswerContext, *, reason: str) -> None:
-        """The model's text is not shown; the citizen gets the sources with a short apology."""
+        """The model's text is not shown; the citizen gets the sources with a short apology, led by
+        the passage of a page in their language that matches the question best, when one does."""
         listing = "\n".join(f"- [{s.number}] {s.title}" for s in ctx.sources)
-        reply = f"{_translated(ctx.language, replies.CITATIONS_FAILED)}\n{listing}"
+        question = ctx.search_variants.get(ctx.language) or ctx.question
+        excerpt = best_excerpt(question, ctx.sources, language=ctx.language)
+        if excerpt is None:
+            reply = f"{_translated(ctx.language, replies.CITATIONS_FAILED)}\n{listing}"
+        else:
+            ctx.metrics.setdefault("output", {})["excerpt_terms"] = excerpt.matched
+            intro = _translated(ctx.language, replies.EXCERPT_INSTEAD)
+            others = _translated(ctx.language, replies.EXCERPT_OTHER_PAGES)
+            reply = f"{intro}\n\n“{excerpt.text}” [{excerpt.number}]\n\n{others}\n{listing}"
         ctx.citations = tuple(s.number for s in ctx.sources)
         ctx.abort(status="replaced", reason=reason, reply=reply)
 

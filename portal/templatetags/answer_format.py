@@ -44,7 +44,8 @@ def _inline(text: str, links: Mapping[int, str], spoken_label: str) -> str:
     return _CITATION.sub(link, html)
 
 
-def answer_markup(text: str, links: Mapping[int, str], spoken_label: str = "") -> SafeString:
+def answer_markup(text: str, links: Mapping[int, str], spoken_label: str = "", lead_language: str = "") -> SafeString:
+    """``lead_language``: the language of the first paragraph when it differs from the rest (a notice)."""
     blocks: list[str] = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
@@ -53,7 +54,8 @@ def answer_markup(text: str, links: Mapping[int, str], spoken_label: str = "") -
             items = "".join(f"<li>{_inline(_BULLET.sub('', line), links, spoken_label)}</li>" for line in lines)
             blocks.append(f"<{tag}>{items}</{tag}>")
         elif lines:
-            blocks.append(f"<p>{'<br>'.join(_inline(line, links, spoken_label) for line in lines)}</p>")
+            lang = str(format_html(' lang="{}"', lead_language)) if lead_language and not blocks else ""
+            blocks.append(f"<p{lang}>{'<br>'.join(_inline(line, links, spoken_label) for line in lines)}</p>")
     return mark_safe("".join(blocks))  # noqa: S308 - every piece above is escaped or built by format_html
 
 
@@ -64,7 +66,9 @@ def render_answer(text: str, sources: list[dict[str, object]]) -> SafeString:
 
 
 @register.simple_tag
-def answer_with_citations(text: str, sources: list[dict[str, object]], turn_id: object) -> SafeString:
+def answer_with_citations(
+    text: str, sources: list[dict[str, object]], turn_id: object, lead_language: str = ""
+) -> SafeString:
     """``[n]`` linked to source n in this turn's sources panel, where its page, language and date are."""
     links = {int(str(s["number"])): f"#source-{turn_id}-{s['number']}" for s in sources}
-    return answer_markup(text, links, spoken_label=_("Source"))
+    return answer_markup(text, links, spoken_label=_("Source"), lead_language=lead_language)

@@ -78,7 +78,8 @@
   // Same rules as portal/templatetags/answer_format.py: escaped text, paragraphs, lists, **bold**,
   // and [n] linked to source n of this turn. The model never supplies a link.
   var BULLET = /^\s*([-*•]|\d+[.)])\s+/;
-  function renderAnswer(target, text, known, tid) {
+  // leadLang: the language of the first paragraph when it differs from the rest (a fallback notice).
+  function renderAnswer(target, text, known, tid, leadLang) {
     target.textContent = "";
     text.trim().split(/\n\s*\n/).forEach(function (block) {
       var lines = block.split("\n").filter(function (l) { return l.trim(); });
@@ -86,6 +87,7 @@
       var isList = lines.every(function (l) { return BULLET.test(l); });
       var numbered = isList && lines.every(function (l) { return /^\s*\d+[.)]\s+/.test(l); });
       var container = el(isList ? (numbered ? "ol" : "ul") : "p");
+      if (leadLang && !isList && !target.firstChild) { container.lang = leadLang; }
       lines.forEach(function (line, i) {
         var holder = isList ? el("li") : container;
         if (!isList && i > 0) { holder.appendChild(el("br")); }
@@ -251,9 +253,10 @@
         turn.answerId = payload.answer_id;
         var verifiedBadge = turn.node.querySelector('[data-role="verified"]');
         if (verifiedBadge) { verifiedBadge.hidden = payload.status !== "verified"; }
-        if (payload.language) { answerBox.lang = payload.language; }
+        var bodyLang = payload.answer_language || payload.language;
+        if (bodyLang) { answerBox.lang = bodyLang; }
         conversationField.value = payload.conversation;
-        renderAnswer(answerBox, payload.answer || "", turn.known, turn.tid);
+        renderAnswer(answerBox, payload.answer || "", turn.known, turn.tid, bodyLang !== payload.language ? payload.language : "");
         if (plain(payload.answer || "").indexOf(plain(turn.raw).slice(0, turn.spoken)) !== 0) { turn.spoken = 0; }
         speakSentences(turn, payload.answer || "", true);
         setPhase(turn, payload.status === "cancelled" ? "stopped" : "done", payload.status === "cancelled" ? gettext("Stopped.") : "");

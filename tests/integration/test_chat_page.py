@@ -183,3 +183,23 @@ def test_a_template_that_needs_an_inline_script_gets_a_nonce_and_others_do_not()
     assert f"'nonce-{nonce}'" in response["Content-Security-Policy"] and nonce in response.content.decode()
     plain = Client().get("/en/")["Content-Security-Policy"]
     assert "nonce-" not in plain and "unsafe-inline" not in plain
+
+
+def test_a_fallback_answer_is_marked_german_with_its_notice_marked_luxembourgish() -> None:
+    """Screen readers switch voice: the German body has lang="de", the Luxembourgish notice lang="lb"."""
+    from assistant.models import Answer, Conversation
+
+    client = Client()
+    assert client.post("/ask/", {"question": "Moien", "ui_language": "lb"}).status_code == 200
+    conversation = Conversation.objects.get()
+    Answer.objects.create(
+        conversation=conversation,
+        question="Wéini muss ech eng Gebuert umellen?",
+        text="Ech äntweren op Däitsch.\n\nSie müssen die Geburt innerhalb von fünf Tagen melden.",
+        language="lb",
+        status="answered",
+        metrics={"answer_language": "de"},
+    )
+    page = client.get(f"/lb/?conversation={conversation.pk}").content.decode()
+    assert '<div class="answer" data-role="answer" lang="de"><p lang="lb">Ech äntweren op Däitsch.</p><p>Sie' in page
+    assert 'data-role="answer" lang="lb"><p>' in page, "the greeting's turn stays Luxembourgish"

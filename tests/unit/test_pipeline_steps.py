@@ -169,6 +169,7 @@ def test_a_language_the_model_cannot_write_is_answered_in_its_fallback_with_a_no
     assert ctx.answer.endswith("anmelden [1].")
     streamed = "".join(str(e.data["text"]) for e in events if e.kind == "token")
     assert streamed.startswith(ctx.notice) and streamed.endswith("anmelden [1].")
+    assert ctx.shown_language() == "de", "the page marks the body German, the notice Luxembourgish"
 
 
 def test_a_fallback_refusal_shows_no_notice(settings: object) -> None:
@@ -178,6 +179,7 @@ def test_a_fallback_refusal_shows_no_notice(settings: object) -> None:
     pipeline_run(ctx=ctx, steps=(Compose(llm=ScriptedLLM("NO_ANSWER")), CheckOutput()), observe=False)
     assert ctx.status == "declined" and not [e for e in events if e.kind == "token"]
     assert ctx.notice not in ctx.answer
+    assert ctx.shown_language() == "lb", "the canned refusal is in the question's language"
 
 
 def test_without_a_fallback_the_question_language_prompt_is_used(settings: object) -> None:

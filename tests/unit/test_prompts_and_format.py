@@ -6,7 +6,7 @@ import pytest
 
 from assistant.prompts import PromptNotFound, answer_prompt_version, load_prompt
 from assistant.types import LANGUAGES
-from portal.templatetags.answer_format import render_answer
+from portal.templatetags.answer_format import answer_markup, render_answer
 
 SOURCES: list[dict[str, object]] = [{"number": 1, "url": "https://guichet.public.lu/a.html"}]
 
@@ -40,3 +40,10 @@ def test_citations_become_links_and_html_is_escaped() -> None:
 
 def test_bullet_lists_are_rendered_as_lists() -> None:
     assert render_answer("- one [1]\n- two", SOURCES).startswith("<ul><li>one")
+
+
+def test_a_fallback_notice_paragraph_keeps_the_question_language() -> None:
+    text = "Ech äntweren op Däitsch.\n\nSie müssen sich anmelden [1].\n\nDanach…"
+    html = answer_markup(text, {1: "#s1"}, lead_language="lb")
+    assert html.startswith('<p lang="lb">Ech äntweren') and html.count("lang=") == 1
+    assert "lang=" not in answer_markup("Sie müssen sich anmelden [1].", {1: "#s1"})
