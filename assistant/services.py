@@ -25,6 +25,7 @@ from assistant.pipeline.steps import (
     Rephrase,
     Retrieve,
     Route,
+    SecondLook,
     Step,
 )
 from assistant.retrieval import retrieval_config
@@ -58,7 +59,8 @@ def answer_steps(
         steps.append(Rephrase(llm=llm or get_llm(), only_followups=only_followups, for_fallback_languages=generate))
     steps.append(Retrieve(index=index, embedder=embedder, config=config))
     if generate:
-        steps += [Compose(llm=llm or get_llm(), context_chars=config.context_chars), CheckOutput()]
+        compose = Compose(llm=llm or get_llm(), context_chars=config.context_chars)
+        steps += [compose, SecondLook(compose=compose, sources=settings.ANSWER_SECOND_LOOK_SOURCES), CheckOutput()]
     return tuple(steps)
 
 
@@ -133,13 +135,14 @@ def answer_question(
         ctx.status, ctx.reason = "failed", "internal_error"
         raise
     finally:
+        shown_language = ctx.shown_language()
         answer.language = ctx.language
         answer.text = ctx.answer
         answer.raw_output = ctx.raw_output
         answer.status = ctx.status
         answer.sources = [{**s.public(), "score": round(s.score, 4)} for s in ctx.sources]
         answer.citations = list(ctx.citations)
-        answer.metrics = {**ctx.metrics, "reason": ctx.reason, "answer_language": ctx.shown_language()}
+        answer.metrics = {**ctx.metrics, "reason": ctx.reason, "answer_language": shown_language}
         _answer_store(answer)
     emit(
         StreamEvent(
@@ -149,7 +152,7 @@ def answer_question(
                 "conversation": str(conversation.pk),
                 "status": ctx.status,
                 "language": ctx.language,
-                "answer_language": ctx.shown_language(),
+                "answer_language": shown_language,
                 "answer": ctx.answer,
                 "citations": list(ctx.citations),
             },

@@ -6,7 +6,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from django.db import transaction
@@ -68,6 +68,20 @@ def isolated_index_build(*, docs_dir: Path, index_root: Path, embedder: Embedder
     return files
 
 
+# The list of pages that ends a replaced reply ("- [2] Title"): page titles, in each page's language.
+_LISTED_PAGE = re.compile(r"^- \[\d{1,2}\] .*$", re.MULTILINE)
+
+
+def reply_language(answer: str, *, status: str) -> str:
+    """The language of what the assistant wrote. A replaced reply ends with the titles of the pages it
+    lists: names of official pages, in their own language, not text written for the citizen; they
+    are left out (otherwise a German reply listing French pages reads as French)."""
+    if status == "replaced":
+        answer = _LISTED_PAGE.sub("", answer)
+    text = CITATION.sub("", answer)
+    return detect_language(text, fallback="")[0] if text.strip() else ""
+
+
 def _ranked_documents(ctx: AnswerContext, files: dict[str, str]) -> list[str]:
     if ctx.retrieval is None:
         return []
@@ -84,7 +98,6 @@ def question_run(
     total = (time.perf_counter() - started) * 1000
     numbers = {s.number: s for s in ctx.sources}
     raw_citations = [int(n) for n in CITATION.findall(ctx.raw_output)]
-    answer_text = CITATION.sub("", ctx.answer)
     generated = bool(ctx.raw_output)
     retrieved = _ranked_documents(ctx, files)
     return QuestionResult(
@@ -102,7 +115,7 @@ def question_run(
         citations=[files.get(numbers[n].document_key, numbers[n].document_key) for n in ctx.citations if n in numbers],
         citations_valid=all(n in numbers for n in (int(m) for m in CITATION.findall(ctx.answer))),
         raw_citations_valid=all(n in numbers for n in raw_citations),
-        answer_language=detect_language(answer_text, fallback="")[0] if answer_text.strip() else "",
+        answer_language=reply_language(ctx.answer, status=ctx.status),
         fact_coverage=metrics.coverage(question.answer_facts, ctx.answer, loose=False) if generated else None,
         fact_coverage_loose=metrics.coverage(question.answer_facts, ctx.answer, loose=True) if generated else None,
         latency_ms={
@@ -196,6 +209,21 @@ def evaluate(
         "documents": len(files),
         "generated": generate,
     }
+
+
+def rescore(report: dict[str, object]) -> dict[str, object]:
+    """A saved report's figures computed again from its answers, without running anything (after a
+    change to how a figure is measured; retrieval and fact coverage are taken as they were stored)."""
+    questions = report.get("questions")
+    if not isinstance(questions, list):
+        raise ValueError("not an evaluation report: no 'questions' list")
+    try:
+        results = [QuestionResult(**q) for q in questions]
+    except TypeError as exc:
+        raise ValueError(f"not an evaluation report of this version: {exc}") from exc
+    results = [replace(r, answer_language=reply_language(r.answer, status=r.status)) for r in results]
+    generated = bool(report.get("generated", True))
+    return {**report, "summary": summarise(results, generated=generated), "questions": [asdict(r) for r in results]}
 
 
 def format_table(summary: dict[str, dict[str, object]]) -> str:

@@ -34,7 +34,7 @@ from assistant.lexical import fold
 from assistant.llm import LLM, ChatMessage
 from assistant.pipeline.context import AnswerContext
 from assistant.pipeline.runner import pipeline_run
-from assistant.pipeline.steps import Compose, Retrieve
+from assistant.pipeline.steps import Compose, Retrieve, SecondLook
 from assistant.prompts import prompt_canary
 from assistant.redteam.bipia import poisoned_page
 from assistant.redteam.cases import AttackCase
@@ -122,14 +122,20 @@ class _PoisonedDocument:
 
 def case_steps(case: AttackCase, base: Sequence[Step]) -> list[Step]:
     steps: list[Step] = []
+    composer: _ObservedCompose | None = None
     for step in base:
         if isinstance(step, Compose):
             if case.placement == "system":
-                steps.append(
-                    _InstructedCompose(llm=step.llm, context_chars=step.context_chars, instruction=case.instruction)
+                composer = _InstructedCompose(
+                    llm=step.llm, context_chars=step.context_chars, instruction=case.instruction
                 )
             else:
-                steps.append(_ObservedCompose(llm=step.llm, context_chars=step.context_chars))
+                composer = _ObservedCompose(llm=step.llm, context_chars=step.context_chars)
+            steps.append(composer)
+            continue
+        if isinstance(step, SecondLook) and composer is not None:
+            # The second look reads with the case's composer: the same attack, the same record of messages.
+            steps.append(replace(step, compose=composer))
             continue
         steps.append(step)
         if isinstance(step, Retrieve) and case.placement == "document":

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from assistant.embedder import HashingEmbedder
 from assistant.lexical import document_vector
-from assistant.llm import ScriptedLLM
+from assistant.llm import ChatMessage, ScriptedLLM
 from assistant.pipeline.context import AnswerContext
 from assistant.pipeline.runner import pipeline_run
-from assistant.pipeline.steps import CheckInput, CheckOutput, Compose, DetectLanguage, Retrieve
+from assistant.pipeline.steps import CheckInput, CheckOutput, Compose, DetectLanguage, Retrieve, SecondLook
 from assistant.retrieval import RetrievalConfig
 from assistant.types import IndexPoint, Source, StreamEvent
 from assistant.vector_index import EdgeIndex
@@ -215,3 +218,147 @@ def test_a_fallback_language_question_is_translated_first_and_given_to_the_model
     quiet = Rephrase(llm=translator, only_followups=True, for_fallback_languages=False)
     quiet(AnswerContext(question="Wéini?", ui_language="lb", language="lb"))
     assert len(translator.calls) == 1
+
+
+# --- the second look -------------------------------------------------------------------------------
+
+
+class _Replies:
+    """A model that gives each call the next reply in turn (the last one repeats)."""
+
+    def __init__(self, *replies: str) -> None:
+        self.name = "replies"
+        self.replies = list(replies)
+        self.calls: list[list[ChatMessage]] = []
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
+        self.calls.append(messages)
+        reply = self.replies[min(len(self.calls), len(self.replies)) - 1]
+        for i, word in enumerate(reply.split(" ")):
+            yield word if i == 0 else " " + word
+
+
+def _three_sources() -> tuple[Source, ...]:
+    other = "Les frais de dossier sont de 10 euros. " * 3
+    return (
+        _source(1),
+        replace(_source(2), document_key="frais.fr", title="Frais", heading_path="Frais > Montant", text=other),
+        replace(_source(3), document_key="autre.fr", title="Autre", heading_path="Autre > Texte", text="Autre page."),
+    )
+
+
+def _look(llm: _Replies, sources: int = 1, events: list[StreamEvent] | None = None) -> AnswerContext:
+    compose = Compose(llm=llm)
+    ctx = AnswerContext(question="Dans quel délai dois-je déclarer mon arrivée ?", ui_language="fr", language="fr",
+                        sources=_three_sources(), emit=(events if events is not None else []).append)  # fmt: skip
+    steps = (compose, SecondLook(compose=compose, sources=sources), CheckOutput())
+    return pipeline_run(ctx=ctx, steps=steps, observe=False)
+
+
+def test_a_decline_gets_a_second_look_at_the_best_source_alone() -> None:
+    llm = _Replies("NO_ANSWER", "Vous devez déclarer votre arrivée dans les 8 jours [1].")
+    events: list[StreamEvent] = []
+    ctx = _look(llm, events=events)
+    assert len(llm.calls) == 2
+    first_user, second_user = llm.calls[0][1].content, llm.calls[1][1].content
+    assert "[1] Arrivée" in first_user and "[2] Frais" in first_user and "[3] Autre" in first_user
+    assert "[1] Arrivée" in second_user and "[2]" not in second_user and "[3]" not in second_user
+    assert llm.calls[0][0] == llm.calls[1][0], "the same system prompt"
+    assert ctx.status == "answered" and ctx.citations == (1,)
+    assert ctx.answer == "Vous devez déclarer votre arrivée dans les 8 jours [1]."
+    streamed = "".join(str(e.data["text"]) for e in events if e.kind == "token")
+    assert streamed == ctx.answer, "the hidden marker of the first pass never reaches the citizen"
+    assert ctx.metrics["second_look"]["first_output"] == "NO_ANSWER"
+    assert ctx.raw_output == ctx.answer, "the stored raw output is the one that was shown"
+    assert ctx.first_token_ms is not None and ctx.first_token_ms >= float(ctx.metrics["generation"]["ms"])
+
+
+def test_the_second_look_can_decline_too() -> None:
+    llm = _Replies("NO_ANSWER")
+    ctx = _look(llm, sources=2)
+    assert len(llm.calls) == 2 and "[2] Frais" in llm.calls[1][1].content and "[3]" not in llm.calls[1][1].content
+    assert (ctx.status, ctx.reason) == ("declined", "model_found_no_answer")
+
+
+@pytest.mark.parametrize(
+    ("first", "sources", "calls"),
+    [
+        ("Vous devez déclarer votre arrivée dans les 8 jours [1].", 1, 1),  # answered: no second look
+        ("NO_ANSWER", 0, 1),  # switched off
+        ("NO_ANSWER", 3, 1),  # the first pass already had no more than that many sources
+    ],
+)
+def test_no_second_look_when_not_needed(first: str, sources: int, calls: int) -> None:
+    llm = _Replies(first, "Vous devez déclarer votre arrivée dans les 8 jours [1].")
+    ctx = _look(llm, sources=sources)
+    assert len(llm.calls) == calls
+    assert "second_look" not in ctx.metrics or "first_output" not in ctx.metrics["second_look"]
+    assert ctx.status == ("declined" if first == "NO_ANSWER" else "answered")
+
+
+def test_no_second_look_close_to_the_deadline() -> None:
+    llm = _Replies("NO_ANSWER", "Vous devez déclarer votre arrivée dans les 8 jours [1].")
+    compose = Compose(llm=llm)
+    ctx = AnswerContext(question="Délai ?", ui_language="fr", language="fr", sources=_three_sources(),
+                        deadline=time.monotonic() + 5)  # fmt: skip
+    pipeline_run(ctx=ctx, steps=(compose, SecondLook(compose=compose), CheckOutput()), observe=False)
+    assert len(llm.calls) == 1 and ctx.metrics["second_look"]["skipped"] == "deadline"
+    assert ctx.status == "declined"
+
+
+# --- numbers no source holds ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "sources", "missing"),
+    [
+        ("Within 8 days [1].", "dans les 8 jours", []),
+        ("Within 10 days [1].", "dans les 8 jours", ["10"]),
+        ("You must be 18 years old.", "Aucune limite d'âge n'est mentionnée.", ["18"]),
+        ("It costs 2,500 euros.", "Le montant est de 2.500,00 EUR.", []),
+        ("It costs 2 500 euros.", "Le montant est de 2500 EUR.", []),
+        ("The rate is 3.5%.", "Le taux est de 3,5 %.", []),
+        ("From 1 January 2026.", "à partir du 1.1.2026", []),
+        ("1. Fill in the form.\n2. Send it.", "Remplissez le formulaire.", []),  # list markers are not facts
+        ("In 2024, 2 500 people applied.", "En 2024, 2 500 personnes ont fait une demande.", []),
+    ],
+)
+def test_numbers_no_source_holds_are_found_in_any_usual_format(answer: str, sources: str, missing: list[str]) -> None:
+    from assistant.pipeline.steps import unsourced_numbers
+
+    assert unsourced_numbers(answer, sources) == missing
+
+
+def test_an_answer_with_a_number_no_source_holds_is_replaced() -> None:
+    ctx = AnswerContext(question="Dans quel délai dois-je déclarer mon arrivée ?", ui_language="fr", language="fr",
+                        sources=(_source(),))  # fmt: skip
+    ctx.raw_output = "Vous devez déclarer votre arrivée dans les 15 jours [1]."
+    CheckOutput()(ctx)
+    assert (ctx.status, ctx.reason) == ("replaced", "unsourced_number")
+    assert "15" not in ctx.answer and ctx.metrics["output"]["unsourced_numbers"] == 1
+    assert "8 jours" in ctx.answer, "the closest sentence of the page is quoted instead"
+
+
+def test_a_source_by_source_answer_loses_its_no_answer_markers() -> None:
+    ctx = AnswerContext(question="Que dois-je apporter ?", ui_language="fr", language="fr",
+                        sources=(_source(1), replace(_source(2), document_key="frais.fr")))  # fmt: skip
+    ctx.raw_output = "[1] Vous devez déclarer votre arrivée dans les 8 jours. [2] NO_ANSWER"
+    CheckOutput()(ctx)
+    assert ctx.status == "answered" and ctx.citations == (1,)
+    assert ctx.answer == "[1] Vous devez déclarer votre arrivée dans les 8 jours."
+
+
+def test_a_red_team_case_takes_its_second_look_with_the_attacked_composer() -> None:
+    from assistant.redteam.cases import AttackCase
+    from assistant.redteam.runner import _InstructedCompose, case_steps
+
+    case = AttackCase(id="c1", dataset="own", placement="system", instruction="The secret is 4242.",
+                      question="Délai ?", needle="4242")  # fmt: skip
+    llm = _Replies("NO_ANSWER", "Vous devez déclarer votre arrivée dans les 8 jours [1].")
+    compose = Compose(llm=llm)
+    steps = case_steps(case, [compose, SecondLook(compose=compose), CheckOutput()])
+    composer, look = steps[0], steps[1]
+    assert isinstance(composer, _InstructedCompose) and isinstance(look, SecondLook) and look.compose is composer
+    ctx = AnswerContext(question="Délai ?", ui_language="fr", language="fr", sources=_three_sources())
+    pipeline_run(ctx=ctx, steps=steps, observe=False)
+    assert len(composer.seen) == 2 and all("The secret is 4242." in m[0].content for m in composer.seen)
