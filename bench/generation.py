@@ -111,6 +111,9 @@ def product_env(work: Path, *, max_tokens: int) -> dict[str, str]:
             "CELERY_BROKER_URL": f"sqla+sqlite:///{work / 'broker.sqlite3'}",
             "CELERY_RESULT_BACKEND": f"db+sqlite:///{work / 'results.sqlite3'}",
             "LLM_MAX_TOKENS": str(max_tokens),
+            # One generation per question, like the raw side: the second look (another generation
+            # after a NO_ANSWER) is a different workload, measured by `manage.py evaluate`.
+            "ANSWER_SECOND_LOOK_SOURCES": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -467,7 +470,7 @@ def bench_generation(
                 series.add("tps_ratio", product_rate / raw_rate)
         kv = _kv_followup(llama, base, max_tokens=max_tokens, repeats=kv_repeats)
 
-    after_llm = {"step_generation", "step_output", "step_llm_first_token"}
+    after_llm = {"step_generation", "step_second_look", "step_output", "step_llm_first_token"}
     before_llm = [series.p50(key) for key in series.values if key.startswith("step_") and key not in after_llm]
     ratio = series.values.get("tps_ratio")
     results: dict[str, float | None] = {
