@@ -23,6 +23,8 @@ EXCERPT_INSTEAD = _(
     "to your question, quoted word for word:"
 )
 EXCERPT_OTHER_PAGES = _("All the official pages found:")
+# Shown while the model reads the best page again after finding no answer in all of them.
+SECOND_LOOK = _("Reading the most relevant page again…")
 GREETING = _(
     "Hello! Ask me about public services in Luxembourg, for example how to register at your commune "
     "or exchange a driving licence."

@@ -371,6 +371,7 @@ class SecondLook:
             return
         first_pass_ms = ctx.metrics.get(self.compose.name, {}).get("ms", 0.0)
         ctx.metrics.setdefault(self.name, {})["first_output"] = ctx.raw_output[:200]
+        ctx.emit(StreamEvent("status", {"message": _translated(ctx.language, replies.SECOND_LOOK)}))
         ctx.first_token_ms = None  # the first pass's tokens were the hidden marker; the citizen saw nothing
         replace(self.compose, sources_limit=self.sources, name=self.name)(ctx)
         if ctx.first_token_ms is not None:  # counted from when the question reached the first pass

@@ -237,6 +237,9 @@
       if (kind === "queue") {
         setPhase(turn, "queued", payload.message);
         announce(payload.message);
+      } else if (kind === "status") { // e.g. the second look: the answer takes longer, say why
+        setPhase(turn, "sources", payload.message);
+        announce(payload.message);
       } else if (kind === "sources") {
         renderSources(turn, payload.sources || []);
         if ((payload.sources || []).length) {

@@ -6,7 +6,10 @@ forced); the second look is the real model reading the real answer prompt with o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from assistant.llm import ChatMessage, ScriptedLLM, get_llm
@@ -60,3 +63,42 @@ def test_after_a_decline_the_real_model_reads_the_best_source_alone_and_the_citi
     assert ctx.raw_output and not ctx.raw_output.startswith("NO_ANSWER"), ctx.raw_output
     assert ctx.status in {"answered", "replaced"}, (ctx.status, ctx.reason, ctx.raw_output)
     assert 1 in ctx.citations and "8" in ctx.answer and "NO_ANSWER" not in ctx.answer
+
+
+class _DeclinesThenAnswers:
+    """A scripted model for the web path: NO_ANSWER first, then an answer citing [1]."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        reply = "NO_ANSWER" if self.calls == 1 else "Vous pouvez échanger votre permis auprès de la SNCA [1]."
+        yield from (word if i == 0 else f" {word}" for i, word in enumerate(reply.split(" ")))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_web_stream_says_it_reads_again_then_streams_the_second_answer(
+    demo_kb_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real Django streaming, index and embedder; the model is scripted so that it declines first."""
+    import assistant.services
+    from assistant.models import Answer
+    from tests.integration.test_chat_e2e import _ask_streaming, _parse_sse
+
+    model = _DeclinesThenAnswers()
+    monkeypatch.setattr(assistant.services, "get_llm", lambda: model)
+    _headers, parts = async_to_sync(_ask_streaming)("Comment échanger mon permis de conduire étranger ?", "fr")
+    events = _parse_sse(b"".join(parts))
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "sources" and kinds[-1] == "done" and model.calls == 2
+    assert kinds.index("status") < kinds.index("token")
+    assert events[kinds.index("status")][1] == {"message": "Je relis la page la plus pertinente…"}
+    done = events[-1][1]
+    assert done["status"] == "answered" and done["citations"] == [1]
+    assert "NO_ANSWER" not in "".join(str(data.get("text", "")) for kind, data in events if kind == "token")
+    stored = Answer.objects.get(pk=done["answer_id"])
+    assert stored.metrics["second_look"]["first_output"] == "NO_ANSWER"
+    assert stored.raw_output == "Vous pouvez échanger votre permis auprès de la SNCA [1]."

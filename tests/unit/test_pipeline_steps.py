@@ -268,6 +268,9 @@ def test_a_decline_gets_a_second_look_at_the_best_source_alone() -> None:
     assert ctx.answer == "Vous devez déclarer votre arrivée dans les 8 jours [1]."
     streamed = "".join(str(e.data["text"]) for e in events if e.kind == "token")
     assert streamed == ctx.answer, "the hidden marker of the first pass never reaches the citizen"
+    status = [e for e in events if e.kind == "status"]
+    assert [e.data["message"] for e in status] == ["Je relis la page la plus pertinente…"], "says why it takes longer"
+    assert events.index(status[0]) < next(i for i, e in enumerate(events) if e.kind == "token")
     assert ctx.metrics["second_look"]["first_output"] == "NO_ANSWER"
     assert ctx.raw_output == ctx.answer, "the stored raw output is the one that was shown"
     assert ctx.first_token_ms is not None and ctx.first_token_ms >= float(ctx.metrics["generation"]["ms"])
