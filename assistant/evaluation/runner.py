@@ -49,6 +49,8 @@ class QuestionResult:
     fact_coverage: float | None
     fact_coverage_loose: float | None
     latency_ms: dict[str, float | None]
+    reason: str = ""  # why the pipeline stopped (model_found_no_answer, no_valid_citation, unsourced_number, ...)
+    second_look: bool = False  # the model declined, then read the best source again
 
 
 def isolated_index_build(*, docs_dir: Path, index_root: Path, embedder: Embedder) -> dict[str, str]:
@@ -124,6 +126,8 @@ def question_run(
             "first_token": round(ctx.first_token_ms, 1) if ctx.first_token_ms is not None else None,
             "total": round(total, 1),
         },
+        reason=ctx.reason,
+        second_look="first_output" in ctx.metrics.get("second_look", {}),
     )
 
 
@@ -174,6 +178,7 @@ def _summary(results: Sequence[QuestionResult], *, generated: bool) -> dict[str,
             "answer_language_match": metrics.mean([float(r.answer_language == r.language) for r in answered]),
             "fact_coverage": metrics.mean([r.fact_coverage for r in answerable]),
             "fact_coverage_loose": metrics.mean([r.fact_coverage_loose for r in answerable]),
+            "second_looks": sum(r.second_look for r in results),
             "latency_first_token_p50_ms": metrics.percentile([r.latency_ms["first_token"] for r in results], 0.5),
             "latency_first_token_p95_ms": metrics.percentile([r.latency_ms["first_token"] for r in results], 0.95),
             "latency_total_p50_ms": metrics.percentile([r.latency_ms["total"] for r in results], 0.5),
@@ -232,7 +237,7 @@ def format_table(summary: dict[str, dict[str, object]]) -> str:
         ("recall@5_cross_lingual", "R@5 cross"), ("mrr", "MRR"), ("refusal_accuracy", "refusal"),
         ("citation_validity", "cit.valid"), ("raw_citation_validity", "raw cit."),
         ("answer_language_match", "lang"), ("fact_coverage", "facts"),
-        ("fact_coverage_loose", "facts~"), ("latency_rephrase_p50_ms", "reph p50"),
+        ("fact_coverage_loose", "facts~"), ("second_looks", "2nd"), ("latency_rephrase_p50_ms", "reph p50"),
         ("latency_retrieval_p50_ms", "ret p50"),
         ("latency_retrieval_p95_ms", "ret p95"), ("latency_first_token_p50_ms", "1st p50"),
         ("latency_first_token_p95_ms", "1st p95"), ("latency_total_p50_ms", "tot p50"),

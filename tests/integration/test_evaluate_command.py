@@ -40,7 +40,7 @@ def test_retrieval_evaluation_is_isolated_and_meets_our_bar(tmp_path: Path) -> N
     assert isinstance(questions, list) and len(questions) == 16
     first = questions[0]
     assert {"id", "language", "retrieved_docs", "refused", "answer", "citations", "citations_valid",
-            "answer_language", "fact_coverage", "latency_ms"} <= set(first)  # fmt: skip
+            "answer_language", "fact_coverage", "latency_ms", "reason", "second_look"} <= set(first)  # fmt: skip
     assert first["retrieved_docs"][0].endswith(".md")
 
 

@@ -44,6 +44,7 @@ def test_a_saved_report_is_scored_again_without_running_anything(tmp_path: Path)
     assert report["questions"][0]["answer_language"] == "de"
     assert report["summary"]["de"]["answer_language_match"] == 1.0
     assert report["summary"]["overall"]["recall@1"] == 1.0 and report["documents"] == 1
+    assert report["summary"]["overall"]["second_looks"] == 0, "a report from before the second look has none"
     assert "| de |" in out.getvalue()
 
 
