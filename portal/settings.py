@@ -294,8 +294,9 @@ if not re.fullmatch(r"v\d{1,3}", ANSWER_PROMPT_VERSION):
 # (e.g. Ministral 8B) runs with ANSWER_LANGUAGE_FALLBACKS= (empty).
 ANSWER_LANGUAGE_FALLBACKS = env_pairs("ANSWER_LANGUAGE_FALLBACKS", "lb:de", allowed={code for code, _name in LANGUAGES})
 # When the model answers NO_ANSWER from all the sources, it is asked once more with only this many of the
-# best ones (assistant/pipeline/steps.py, SecondLook); 0 switches the second look off.
-ANSWER_SECOND_LOOK_SOURCES = env_int("ANSWER_SECOND_LOOK_SOURCES", 1, minimum=0)
+# best ones (assistant/pipeline/steps.py, SecondLook); 0 (default) switches the second look off: it did
+# not help the offline model on shared/eval (see README, Evaluation).
+ANSWER_SECOND_LOOK_SOURCES = env_int("ANSWER_SECOND_LOOK_SOURCES", 0, minimum=0)
 QUESTION_MAX_CHARS = env_int("QUESTION_MAX_CHARS", 1000, minimum=50)
 # Limits on asking (assistant/limits.py): questions per session and per client address in a window.
 RATE_LIMIT_WINDOW_S = env_int("RATE_LIMIT_WINDOW_S", 600, minimum=1)

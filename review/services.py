@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 # Why an answer needs a reviewer's eyes, from what the pipeline stored (status, reason).
 _CITATION_REASONS = {"no_valid_citation", "no_text"}
-_GUARD_REASONS = {"prompt_leak", "unsourced_number"}
+_GUARD_REASONS = {"prompt_leak", "unsourced_number", "wrong_language"}
 
 
 def answer_review_reason(answer: Answer, *, thumbs_down: bool = False) -> str | None:

@@ -35,6 +35,7 @@ CITATION = re.compile(r"\[(\d{1,2})\]")
 # The prompt asks the model to answer exactly this when the sources do not hold the answer.
 NO_ANSWER = "NO_ANSWER"
 _NO_ANSWER_FRAGMENT = re.compile(r"(?:\[\d{1,2}\]\s*:?\s*)?\bNO_ANSWER\b[.:]?")
+_PLACEHOLDER = re.compile(r"\[n\]|<[^<>\n]{1,80}>")
 _URL = re.compile(r"https?://[^\s)\]>]+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"(?<!\w)(?:\+|00)?\d[\d ./-]{6,}\d")
@@ -351,11 +352,17 @@ class SecondLook:
     """When the model finds no answer in all the sources, it reads the best one(s) once more, alone.
 
     A small model given four sources of ~1,000 characters often answers NO_ANSWER although the best
-    one holds the answer (measured on shared/eval: most of its wrong declines had the expected page
-    among the sources). Asked again with only the best ``sources``, which then get the whole text
-    budget, it reads them more closely. It is still the model's own judgement, under the same prompt
-    and the same output checks; it costs one more generation, only when the first one declined, and
-    only when enough time is left before the answer's deadline. ``sources=0`` switches it off.
+    one holds the answer (on shared/eval, most of its wrong declines had the expected page among the
+    sources). Asked again with only the best ``sources``, which then get the whole text budget, it
+    may read them more closely. It is still the model's own judgement, under the same prompt and the
+    same output checks, and only a checked, cited answer changes the outcome: an unusable second
+    text leaves the decline (``CheckOutput._replace``). It costs one more generation, only after a
+    decline and only with enough time left before the answer's deadline.
+
+    Off by default (ANSWER_SECOND_LOOK_SOURCES=0): with the offline Qwen2.5-Coder-1.5B it gave no
+    checked answer on shared/eval (its second texts were NO_ANSWER again, citation lists such as
+    "[1] [1] [1]" or copied format placeholders) and cost ~15-25 s per decline. Kept for stronger
+    models, to be switched on where `manage.py evaluate` shows that it helps.
     """
 
     compose: Compose
@@ -409,6 +416,14 @@ def unsourced_numbers(answer: str, sources_text: str) -> list[str]:
     return missing
 
 
+def _written_language(prose: str, *, min_words: int = 8, min_confidence: float = 0.9) -> str:
+    """The language an answer is written in, when it is long and clear enough to tell; else ""."""
+    if len(prose.split()) < min_words:
+        return ""
+    language, confidence = detect_language(prose, fallback="")
+    return language if confidence >= min_confidence else ""
+
+
 def _strip_unsourced(text: str, sources_text: str, pattern: re.Pattern[str], normalise: Callable[[str], str]) -> str:
     allowed = {normalise(m) for m in pattern.findall(sources_text)}
     return pattern.sub(lambda m: m.group(0) if normalise(m.group(0)) in allowed else "", text)
@@ -438,7 +453,9 @@ class CheckOutput:
         text = _strip_unsourced(text, sources_text, _EMAIL, str.lower)
         text = _strip_unsourced(text, sources_text, _PHONE, lambda s: re.sub(r"\D", "", s))
         ctx.metrics.setdefault(self.name, {}).update({"cited": len(cited), "valid": len(valid)})
-        prose = re.sub(r"\[n\]|<[^>]*>", "", CITATION.sub("", text))
+        # The prompt's format placeholders ("[n]", "<a fact from source 2>") copied by the model are not text.
+        text = _PLACEHOLDER.sub("", text)
+        prose = CITATION.sub("", text)
         # No citation, or citations without words ("[1] [n]"); a short answer ("8 days [1]") is text.
         if not valid or len(re.findall(r"\w+", prose)) < 2:
             self._replace(ctx, reason="no_valid_citation" if not valid else "no_text")
@@ -448,13 +465,28 @@ class CheckOutput:
             ctx.metrics[self.name]["unsourced_numbers"] = len(invented)
             self._replace(ctx, reason="unsourced_number")
             return
+        if (written := _written_language(prose)) and written not in {ctx.language, ctx.answer_language}:
+            # A page copied in another language (a French question answered with a Luxembourgish page).
+            ctx.metrics[self.name]["written_language"] = written
+            self._replace(ctx, reason="wrong_language")
+            return
         answer = f"{ctx.notice}\n\n{text.strip()}" if ctx.notice else text.strip()
         ctx.answer, ctx.citations, ctx.status = answer, valid, "answered"
 
     @staticmethod
     def _replace(ctx: AnswerContext, *, reason: str) -> None:
         """The model's text is not shown; the citizen gets the sources with a short apology, led by
-        the passage of a page in their language that matches the question best, when one does."""
+        the passage of a page in their language that matches the question best, when one does.
+
+        After a second look, an unusable text is no evidence that the pages hold the answer (the
+        model's first reading found none): the reply stays the decline. A prompt leak is always
+        reported as such.
+        """
+        if reason != "prompt_leak" and "first_output" in ctx.metrics.get(SecondLook.name, {}):
+            ctx.metrics[SecondLook.name]["unusable"] = reason
+            reply = _translated(ctx.language, replies.NOT_FOUND)
+            ctx.abort(status="declined", reason="model_found_no_answer", reply=reply)
+            return
         listing = "\n".join(f"- [{s.number}] {s.title}" for s in ctx.sources)
         question = ctx.search_variants.get(ctx.language) or ctx.question
         excerpt = best_excerpt(question, ctx.sources, language=ctx.language)

@@ -365,3 +365,48 @@ def test_a_red_team_case_takes_its_second_look_with_the_attacked_composer() -> N
     ctx = AnswerContext(question="Délai ?", ui_language="fr", language="fr", sources=_three_sources())
     pipeline_run(ctx=ctx, steps=steps, observe=False)
     assert len(composer.seen) == 2 and all("The secret is 4242." in m[0].content for m in composer.seen)
+
+
+def test_an_unusable_second_text_leaves_the_decline() -> None:
+    llm = _Replies("NO_ANSWER", "[1] [1] [1]")
+    ctx = _look(llm)
+    assert len(llm.calls) == 2
+    assert (ctx.status, ctx.reason) == ("declined", "model_found_no_answer")
+    assert ctx.metrics["second_look"]["unusable"] == "no_text"
+    from django.utils import translation
+
+    from assistant import replies
+
+    with translation.override("fr"):
+        assert ctx.answer == str(replies.NOT_FOUND)
+    assert "[1] [1]" not in ctx.answer
+
+
+def test_copied_format_placeholders_are_not_shown() -> None:
+    ctx = AnswerContext(question="Délai ?", ui_language="fr", language="fr", sources=(_source(),))
+    ctx.raw_output = "[n] Vous devez déclarer votre arrivée dans les 8 jours [1].\n<un fait de la source 2> [n]"
+    CheckOutput()(ctx)
+    assert ctx.status == "answered" and "[n]" not in ctx.answer and "<" not in ctx.answer
+    assert "Vous devez déclarer votre arrivée dans les 8 jours [1]." in ctx.answer
+
+
+LUXEMBOURGISH_COPY = (
+    "Den Examen gëtt um Computer gemaach a besteet aus Multiple-Choice-Froen. Den Exame gëtt an der Stad "
+    "organiséiert; d'Coursë sinn an der Stad, zu Esch an zu Dikrech [1]."
+)
+
+
+def test_an_answer_written_in_another_language_is_replaced() -> None:
+    ctx = AnswerContext(question="Quelle est la procédure ?", ui_language="fr", language="fr", sources=(_source(),))
+    ctx.raw_output = LUXEMBOURGISH_COPY
+    CheckOutput()(ctx)
+    assert (ctx.status, ctx.reason) == ("replaced", "wrong_language")
+    assert ctx.metrics["output"]["written_language"] == "lb" and "Examen" not in ctx.answer
+
+
+def test_an_answer_in_the_question_language_is_kept_even_when_a_fallback_was_asked(settings: object) -> None:
+    ctx = AnswerContext(question="Wéi leeft den Examen?", ui_language="lb", language="lb", answer_language="de",
+                        sources=(_source(),))  # fmt: skip
+    ctx.raw_output = LUXEMBOURGISH_COPY
+    CheckOutput()(ctx)
+    assert ctx.status == "answered", "a Luxembourgish answer to a Luxembourgish question is what the citizen wants"
