@@ -17,7 +17,12 @@ MODEL_UNAVAILABLE = _(
 INDEX_UNAVAILABLE = _(
     "The knowledge base is not available right now. Please try again in a few minutes or contact the Guichet helpdesk."
 )
-CITATIONS_FAILED = _("Sorry, I could not write a reliable answer. These official pages should answer your question:")
+# Shown with the pages when the model's text cannot be shown: the pages are the closest found, which
+# does not mean they hold the answer (the question may have none on the guichet).
+CITATIONS_FAILED = _(
+    "Sorry, I could not write a reliable answer. These are the official pages closest to your question; "
+    "the Guichet helpdesk can also help you:"
+)
 EXCERPT_INSTEAD = _(
     "Sorry, I could not write a reliable answer. This passage of an official page is the closest "
     "to your question, quoted word for word:"
