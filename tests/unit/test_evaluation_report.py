@@ -13,7 +13,8 @@ from assistant.evaluation.runner import reply_language
 
 GERMAN_REPLACED = (
     "Leider konnte ich keine verlässliche Antwort verfassen. Dies sind die offiziellen Seiten, die Ihrer Frage "
-    "am nächsten kommen; auch der Guichet-Helpdesk kann Ihnen weiterhelfen:\n- [1] Déclaration d'arrivée d'un ressortissant de l'Union européenne à la commune\n"
+    "am nächsten kommen; auch der Guichet-Helpdesk kann Ihnen weiterhelfen:\n"
+    "- [1] Déclaration d'arrivée d'un ressortissant de l'Union européenne à la commune\n"
     "- [2] Immatriculation d'un véhicule en provenance de l'étranger et contrôle technique\n"
     "- [3] Échange d'un permis de conduire délivré par un pays tiers contre un permis luxembourgeois\n"
     "- [4] Demande d'une allocation de vie chère auprès du Fonds national de solidarité"
