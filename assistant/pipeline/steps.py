@@ -470,6 +470,11 @@ class CheckOutput:
             ctx.metrics[self.name]["written_language"] = written
             self._replace(ctx, reason="wrong_language")
             return
+        if ctx.notice and written == ctx.language != ctx.answer_language:
+            # Asked for the fallback, the model wrote the citizen's own language (quoting a Luxembourgish
+            # page): the notice "answered in German" would be wrong, and the page marks the body lb.
+            ctx.metrics[self.name]["written_language"] = written
+            ctx.notice, ctx.answer_language = "", ctx.language
         answer = f"{ctx.notice}\n\n{text.strip()}" if ctx.notice else text.strip()
         ctx.answer, ctx.citations, ctx.status = answer, valid, "answered"
 

@@ -407,6 +407,9 @@ def test_an_answer_written_in_another_language_is_replaced() -> None:
 def test_an_answer_in_the_question_language_is_kept_even_when_a_fallback_was_asked(settings: object) -> None:
     ctx = AnswerContext(question="Wéi leeft den Examen?", ui_language="lb", language="lb", answer_language="de",
                         sources=(_source(),))  # fmt: skip
+    ctx.notice = "Dës Äntwert ass op Däitsch."
     ctx.raw_output = LUXEMBOURGISH_COPY
     CheckOutput()(ctx)
     assert ctx.status == "answered", "a Luxembourgish answer to a Luxembourgish question is what the citizen wants"
+    assert ctx.answer == LUXEMBOURGISH_COPY, "no notice saying it is German"
+    assert ctx.shown_language() == "lb" and ctx.metrics["output"]["written_language"] == "lb"
