@@ -31,6 +31,8 @@ def _answer(status: str, reason: str = "", **extra: object) -> Answer:
         ("replaced", "no_valid_citation", "citation_failed"),
         ("replaced", "no_text", "citation_failed"),
         ("replaced", "prompt_leak", "output_guard"),
+        ("replaced", "unsourced_number", "output_guard"),
+        ("replaced", "wrong_language", "output_guard"),
         ("answered", "", None),
         ("rejected", "personal_data", None),
         ("routed", "greeting", None),
