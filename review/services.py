@@ -10,8 +10,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from assistant.grounding import CITATION
 from assistant.models import Answer, Feedback
-from assistant.pipeline.steps import CITATION
 from ingestion.models import Document
 from review.models import DocumentFlag, GoldenCase, ReviewItem, VerifiedAnswer, VerifiedAnswerText
 

@@ -14,11 +14,11 @@ from django.db import transaction
 from assistant.embedder import Embedder, get_embedder
 from assistant.evaluation import metrics
 from assistant.evaluation.dataset import EvalQuestion
+from assistant.grounding import CITATION
 from assistant.language import detect_language
 from assistant.llm import LLM
 from assistant.pipeline.context import AnswerContext
 from assistant.pipeline.runner import pipeline_run
-from assistant.pipeline.steps import CITATION
 from assistant.services import answer_steps
 from assistant.types import LANGUAGES
 from assistant.vector_index import EdgeIndex

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,15 @@ from assistant import replies
 from assistant.circuit import circuit_breaker
 from assistant.embedder import Embedder
 from assistant.excerpt import best_excerpt
+from assistant.grounding import (
+    CITATION,
+    NO_ANSWER,
+    format_placeholders_removed,
+    no_answer_fragments_removed,
+    unsourced_contacts_removed,
+    unsourced_numbers,
+    written_language,
+)
 from assistant.injection import injections_strip, looks_like_injection
 from assistant.language import detect_language
 from assistant.lexical import fold
@@ -31,14 +39,6 @@ from assistant.vector_index import EdgeIndex, IndexUnavailable
 
 # The name of the index's circuit breaker, the same as its readiness check's.
 INDEX_BREAKER = "index"
-CITATION = re.compile(r"\[(\d{1,2})\]")
-# The prompt asks the model to answer exactly this when the sources do not hold the answer.
-NO_ANSWER = "NO_ANSWER"
-_NO_ANSWER_FRAGMENT = re.compile(r"(?:\[\d{1,2}\]\s*:?\s*)?\bNO_ANSWER\b[.:]?")
-_PLACEHOLDER = re.compile(r"\[n\]|<[^<>\n]{1,80}>")
-_URL = re.compile(r"https?://[^\s)\]>]+")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"(?<!\w)(?:\+|00)?\d[\d ./-]{6,}\d")
 
 
 class Step(Protocol):
@@ -385,50 +385,6 @@ class SecondLook:
             ctx.first_token_ms += float(first_pass_ms) if isinstance(first_pass_ms, int | float) else 0.0
 
 
-# A number as written in an answer or a page: "8", "2.500", "2 500,00", "3,5", "1,000.50".
-_NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f.,']\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?")
-_LIST_MARKER = re.compile(r"^\s*\d{1,2}[.)]\s", re.MULTILINE)
-
-
-def _number_keys(text: str) -> tuple[set[str], set[str]]:
-    """The numbers of ``text`` (digits only, zero decimals dropped) and every run of digits in them."""
-    keys, runs = set(), set()
-    for token in _NUMBER.findall(text):
-        token = re.sub(r"[.,]0{1,2}$", "", token)
-        keys.add(re.sub(r"\D", "", token))
-        runs.update(re.findall(r"\d+", token))
-    return keys, runs
-
-
-def unsourced_numbers(answer: str, sources_text: str) -> list[str]:
-    """Numbers of the answer that no source holds: amounts, ages, deadlines the model made up.
-
-    A number counts as sourced when a source writes it, in any of the usual formats ("2.500" and
-    "2 500,00" are the same number), or when each of its digit groups appears in a source (a date
-    written differently). Citations ("[1]") and list markers ("1. ") are not facts and are ignored.
-    """
-    source_keys, source_runs = _number_keys(sources_text)
-    missing = []
-    for token in _NUMBER.findall(_LIST_MARKER.sub("", CITATION.sub("", answer))):
-        keys, runs = _number_keys(token)
-        if not (keys & source_keys) and not runs <= source_runs:
-            missing.append(token)
-    return missing
-
-
-def _written_language(prose: str, *, min_words: int = 8, min_confidence: float = 0.9) -> str:
-    """The language an answer is written in, when it is long and clear enough to tell; else ""."""
-    if len(prose.split()) < min_words:
-        return ""
-    language, confidence = detect_language(prose, fallback="")
-    return language if confidence >= min_confidence else ""
-
-
-def _strip_unsourced(text: str, sources_text: str, pattern: re.Pattern[str], normalise: Callable[[str], str]) -> str:
-    allowed = {normalise(m) for m in pattern.findall(sources_text)}
-    return pattern.sub(lambda m: m.group(0) if normalise(m.group(0)) in allowed else "", text)
-
-
 @dataclass
 class CheckOutput:
     name: str = "output"
@@ -443,18 +399,13 @@ class CheckOutput:
             self._replace(ctx, reason="prompt_leak")
             return
         numbers = {s.number for s in ctx.sources}
-        # The model sometimes answers source by source: "[1] <fact>. [2] NO_ANSWER"; the marker is not text.
-        output = _NO_ANSWER_FRAGMENT.sub("", ctx.raw_output)
+        output = no_answer_fragments_removed(ctx.raw_output)
         cited = [int(n) for n in CITATION.findall(output)]
         valid = tuple(dict.fromkeys(n for n in cited if n in numbers))
         text = CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in numbers else "", output)
         sources_text = "\n".join(f"{s.url}\n{s.text}" for s in ctx.sources)
-        text = _strip_unsourced(text, sources_text, _URL, lambda s: s.rstrip(".,;"))
-        text = _strip_unsourced(text, sources_text, _EMAIL, str.lower)
-        text = _strip_unsourced(text, sources_text, _PHONE, lambda s: re.sub(r"\D", "", s))
+        text = format_placeholders_removed(unsourced_contacts_removed(text, sources_text))
         ctx.metrics.setdefault(self.name, {}).update({"cited": len(cited), "valid": len(valid)})
-        # The prompt's format placeholders ("[n]", "<a fact from source 2>") copied by the model are not text.
-        text = _PLACEHOLDER.sub("", text)
         prose = CITATION.sub("", text)
         # No citation, or citations without words ("[1] [n]"); a short answer ("8 days [1]") is text.
         if not valid or len(re.findall(r"\w+", prose)) < 2:
@@ -465,7 +416,7 @@ class CheckOutput:
             ctx.metrics[self.name]["unsourced_numbers"] = len(invented)
             self._replace(ctx, reason="unsourced_number")
             return
-        if (written := _written_language(prose)) and written not in {ctx.language, ctx.answer_language}:
+        if (written := written_language(prose)) and written not in {ctx.language, ctx.answer_language}:
             # A page copied in another language (a French question answered with a Luxembourgish page).
             ctx.metrics[self.name]["written_language"] = written
             self._replace(ctx, reason="wrong_language")

@@ -327,7 +327,7 @@ def test_no_second_look_close_to_the_deadline() -> None:
     ],
 )
 def test_numbers_no_source_holds_are_found_in_any_usual_format(answer: str, sources: str, missing: list[str]) -> None:
-    from assistant.pipeline.steps import unsourced_numbers
+    from assistant.grounding import unsourced_numbers
 
     assert unsourced_numbers(answer, sources) == missing
 
