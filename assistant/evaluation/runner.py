@@ -19,6 +19,7 @@ from assistant.language import detect_language
 from assistant.llm import LLM
 from assistant.pipeline.context import AnswerContext
 from assistant.pipeline.runner import pipeline_run
+from assistant.pipeline.steps import second_looked
 from assistant.services import answer_steps
 from assistant.types import LANGUAGES
 from assistant.vector_index import EdgeIndex
@@ -127,7 +128,7 @@ def question_run(
             "total": round(total, 1),
         },
         reason=ctx.reason,
-        second_look="first_output" in ctx.metrics.get("second_look", {}),
+        second_look=second_looked(ctx),
     )
 
 

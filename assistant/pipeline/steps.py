@@ -385,6 +385,11 @@ class SecondLook:
             ctx.first_token_ms += float(first_pass_ms) if isinstance(first_pass_ms, int | float) else 0.0
 
 
+def second_looked(ctx: AnswerContext) -> bool:
+    """The model declined, then read the best source(s) again (``SecondLook`` ran its generation)."""
+    return "first_output" in ctx.metrics.get(SecondLook.name, {})
+
+
 @dataclass
 class CheckOutput:
     name: str = "output"
@@ -438,7 +443,7 @@ class CheckOutput:
         model's first reading found none): the reply stays the decline. A prompt leak is always
         reported as such.
         """
-        if reason != "prompt_leak" and "first_output" in ctx.metrics.get(SecondLook.name, {}):
+        if reason != "prompt_leak" and second_looked(ctx):
             ctx.metrics[SecondLook.name]["unusable"] = reason
             reply = _translated(ctx.language, replies.NOT_FOUND)
             ctx.abort(status="declined", reason="model_found_no_answer", reply=reply)
